@@ -1,0 +1,3 @@
+from keyhold.cli import main
+
+raise SystemExit(main())

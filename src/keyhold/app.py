@@ -1,0 +1,95 @@
+"""The composition root: settings → stores → services → the HTTP app. Nothing here runs at import time."""
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, insert, select
+
+from keyhold import datadir
+from keyhold.config import Settings
+from keyhold.crypto.keywrap import RootKey
+from keyhold.domain.identity.model import DEFAULT_ACCOUNT_ID
+from keyhold.domain.identity.service import IdentityService
+from keyhold.domain.keys.service import KmsService
+from keyhold.protocols.asgi import Adapter, KeyholdApp
+from keyhold.protocols.kms.router import KmsProtocol
+from keyhold.protocols.model_validation import OperationValidator
+from keyhold.protocols.query_adapters import IamAdapter, StsAdapter
+from keyhold.storage.sql.changes import ChangeFeed
+from keyhold.storage.sql.db import create_schema, open_engine
+from keyhold.storage.sql.identity import SqlIdentityRepo
+from keyhold.storage.sql.keys import SqlKeyRepo
+from keyhold.storage.sql.schema import meta
+
+log = logging.getLogger("keyhold")
+
+ROOT_KEY_CHECK = "root_key_check"
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrap:
+    access_key_id: str
+    secret_access_key: str
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything one process serves with."""
+
+    settings: Settings
+    engine: Engine
+    identity: IdentityService
+    kms: KmsService
+    changes: ChangeFeed
+
+
+def _check_root_key(engine: Engine, root_key: RootKey) -> None:
+    with engine.begin() as conn:
+        stored = conn.scalar(select(meta.c.value).where(meta.c.name == ROOT_KEY_CHECK))
+        if stored is None:
+            conn.execute(insert(meta).values(name=ROOT_KEY_CHECK, value=root_key.check_value()))
+            return
+    if not root_key.matches(bytes(stored)):
+        raise datadir.StartupError(
+            "The root key does not match the one this database was written with. Start with the original "
+            "root key (KEYHOLD_ROOT_KEY or <data-dir>/root.key); Keyhold will not serve data it cannot decrypt."
+        )
+
+
+def bootstrap(settings: Settings) -> Bootstrap:
+    """First-start work and start-up checks, done once in the parent process before workers start."""
+    datadir.prepare(settings.data_dir)
+    root_key = datadir.load_root_key(settings.data_dir, settings.root_key_b64)
+    engine = open_engine(settings.db_url, pool_size=2)
+    try:
+        create_schema(engine)
+        _check_root_key(engine, root_key)
+        identity = IdentityService(SqlIdentityRepo(engine), root_key)
+        access_key_id, secret = identity.bootstrap_account(
+            DEFAULT_ACCOUNT_ID, settings.root_access_key_id, settings.root_secret_access_key
+        )
+    finally:
+        engine.dispose()
+    datadir.write_credentials(settings.data_dir, access_key_id, secret, settings.region)
+    datadir.ensure_tls(settings.data_dir, settings.host)
+    return Bootstrap(access_key_id, secret)
+
+
+def open_runtime(settings: Settings) -> Runtime:
+    root_key = datadir.load_root_key(settings.data_dir, settings.root_key_b64)
+    engine = open_engine(settings.db_url)
+    identity = IdentityService(SqlIdentityRepo(engine), root_key)
+    kms = KmsService(SqlKeyRepo(engine), root_key)
+    changes = ChangeFeed(engine)
+    changes.subscribe("identity", identity.invalidate)
+    changes.subscribe("kms", kms.invalidate)
+    return Runtime(settings, engine, identity, kms, changes)
+
+
+def build_app(runtime: Runtime) -> KeyholdApp:
+    adapters: dict[str, Adapter] = {
+        "kms": KmsProtocol(runtime.kms, OperationValidator.for_service("kms")),
+        "iam": IamAdapter(runtime.identity),
+        "sts": StsAdapter(runtime.identity),
+    }
+    return KeyholdApp(adapters, runtime.identity.credential, runtime.changes.poll)

@@ -1,0 +1,24 @@
+"""The `keyhold` command."""
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from keyhold import __version__
+from keyhold.config import add_serve_arguments, settings_from
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="keyhold", description="Self-hosted, AWS-wire-compatible KMS.")
+    parser.add_argument("--version", action="version", version=f"keyhold {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the Keyhold server")
+    add_serve_arguments(serve_parser, os.environ)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from keyhold.server import serve
+
+        return serve(settings_from(args))
+    parser.print_help(sys.stderr)
+    return 2

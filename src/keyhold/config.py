@@ -1,0 +1,90 @@
+"""Settings, parsed once from command-line options and KEYHOLD_* environment variables."""
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    http_port: int = 4566
+    https_port: int = 4567
+    region: str = DEFAULT_REGION
+    database_url: str | None = None  # None: SQLite file <data-dir>/keyhold.db
+    workers: int = 1
+    job_interval: float = 60.0  # seconds between runs of background jobs (deletions, rotations)
+    # Secrets given through the environment; never printed, never in repr().
+    root_key_b64: str | None = field(default=None, repr=False)
+    root_access_key_id: str | None = None
+    root_secret_access_key: str | None = field(default=None, repr=False)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'keyhold.db'}"
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 picks a free port)")
+    return port
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    def default(name: str, fallback: str) -> str:
+        return env.get(f"KEYHOLD_{name}", fallback)
+
+    parser.add_argument("--data-dir", default=default("DATA_DIR", "./keyhold-data"), help="KEYHOLD_DATA_DIR")
+    parser.add_argument("--host", default=default("HOST", "127.0.0.1"), help="KEYHOLD_HOST")
+    parser.add_argument("--http-port", type=_port, default=default("HTTP_PORT", "4566"), help="KEYHOLD_HTTP_PORT")
+    parser.add_argument("--https-port", type=_port, default=default("HTTPS_PORT", "4567"), help="KEYHOLD_HTTPS_PORT")
+    parser.add_argument("--region", default=default("REGION", DEFAULT_REGION), help="KEYHOLD_REGION")
+    parser.add_argument(
+        "--database-url",
+        default=env.get("KEYHOLD_DATABASE_URL"),
+        help="KEYHOLD_DATABASE_URL; default: SQLite in the data dir; postgresql://... selects PostgreSQL",
+    )
+    parser.add_argument("--workers", type=_positive, default=default("WORKERS", "1"), help="KEYHOLD_WORKERS")
+    parser.add_argument(
+        "--job-interval",
+        type=float,
+        default=default("JOB_INTERVAL", "60"),
+        help="seconds between background job runs (KEYHOLD_JOB_INTERVAL)",
+    )
+
+
+def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    return Settings(
+        data_dir=Path(args.data_dir).resolve(),
+        host=args.host,
+        http_port=int(args.http_port),
+        https_port=int(args.https_port),
+        region=args.region,
+        database_url=args.database_url or None,
+        workers=int(args.workers),
+        job_interval=float(args.job_interval),
+        root_key_b64=env.get("KEYHOLD_ROOT_KEY") or None,
+        root_access_key_id=env.get("KEYHOLD_ROOT_ACCESS_KEY_ID") or None,
+        root_secret_access_key=env.get("KEYHOLD_ROOT_SECRET_ACCESS_KEY") or None,
+    )
+
+
+def parse_serve(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    parser = argparse.ArgumentParser(prog="keyhold serve")
+    add_serve_arguments(parser, env)
+    return settings_from(parser.parse_args(argv), env)

@@ -1,0 +1,157 @@
+"""Symmetric cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom.
+
+Every ciphertext is a kms_blob v1 under the key's current material; the encryption context is bound as AAD with
+the canonical encoding, so Decrypt must present exactly the same pairs (in any order).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from keyhold.crypto import kms_blob
+from keyhold.crypto.encoding import encode_context
+from keyhold.crypto.errors import InvalidCiphertext
+from keyhold.domain.context import RequestContext
+from keyhold.domain.keys.errors import (
+    AccessDenied,
+    DryRunSucceeded,
+    IncorrectKey,
+    InvalidCiphertextError,
+    InvalidKeyUsage,
+)
+from keyhold.domain.keys.keyring import Keyring
+from keyhold.domain.keys.model import SYMMETRIC_DEFAULT, Key, KeyUsage, key_id_from_bytes, key_id_to_bytes
+
+DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
+FOREIGN_CIPHERTEXT = (
+    "The ciphertext refers to a customer master key that does not exist, does not exist in this region, "
+    "or you are not allowed to access."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    ciphertext: bytes
+    key: Key
+    material_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    plaintext: bytes
+    key: Key
+    material_id: str
+
+
+class CryptoOps:
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def encrypt(
+        self,
+        ctx: RequestContext,
+        key_ref: str,
+        plaintext: bytes,
+        context: Mapping[str, str],
+        algorithm: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> Sealed:
+        key = self._usable_key(ctx, key_ref, algorithm, "Encrypt")
+        if dry_run:
+            raise DryRunSucceeded(DRY_RUN_MESSAGE)
+        return self._seal(key, plaintext, context)
+
+    def generate_data_key(
+        self,
+        ctx: RequestContext,
+        key_ref: str,
+        number_of_bytes: int,
+        context: Mapping[str, str],
+        *,
+        dry_run: bool = False,
+    ) -> tuple[bytes, Sealed]:
+        key = self._usable_key(ctx, key_ref, None, "GenerateDataKey")
+        if dry_run:
+            raise DryRunSucceeded(DRY_RUN_MESSAGE)
+        plaintext = self._keyring.random(number_of_bytes)
+        return plaintext, self._seal(key, plaintext, context)
+
+    def decrypt(
+        self,
+        ctx: RequestContext,
+        blob: bytes,
+        context: Mapping[str, str],
+        key_ref: str | None = None,
+        algorithm: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> Opened:
+        try:
+            header = kms_blob.read_header(blob)
+        except InvalidCiphertext as exc:
+            raise InvalidCiphertextError("") from exc
+        blob_key_id = key_id_from_bytes(header.key_id)
+        if key_ref is not None and self._keyring.resolve(ctx, key_ref).key_id != blob_key_id:
+            raise IncorrectKey("The key ID in the request does not identify a CMK that can perform this operation.")
+        key = self._keyring.get(blob_key_id)
+        if key is None or key.account_id != ctx.account_id or key.region != ctx.region:
+            raise AccessDenied(FOREIGN_CIPHERTEXT)
+        self._check_usable(key, algorithm, "Decrypt")
+        if dry_run:
+            raise DryRunSucceeded(DRY_RUN_MESSAGE)
+        material_id = header.material_id.hex()
+        cipher = self._keyring.cipher(key, material_id)
+        try:
+            plaintext = kms_blob.open_blob(cipher, blob, encode_context(context))
+        except InvalidCiphertext as exc:
+            raise InvalidCiphertextError("") from exc
+        return Opened(plaintext=plaintext, key=key, material_id=material_id)
+
+    def re_encrypt(
+        self,
+        ctx: RequestContext,
+        blob: bytes,
+        source_context: Mapping[str, str],
+        source_key_ref: str | None,
+        destination_key_ref: str,
+        destination_context: Mapping[str, str],
+        source_algorithm: str | None = None,
+        destination_algorithm: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> tuple[Opened, Sealed]:
+        """Decrypt and encrypt again inside KMS; the plaintext never leaves."""
+        destination = self._usable_key(ctx, destination_key_ref, destination_algorithm, "ReEncrypt")
+        opened = self.decrypt(ctx, blob, source_context, source_key_ref, source_algorithm, dry_run=dry_run)
+        return opened, self._seal(destination, opened.plaintext, destination_context)
+
+    def generate_random(self, number_of_bytes: int) -> bytes:
+        return self._keyring.random(number_of_bytes)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _usable_key(self, ctx: RequestContext, key_ref: str, algorithm: str | None, operation: str) -> Key:
+        key = self._keyring.resolve(ctx, key_ref)
+        self._check_usable(key, algorithm, operation)
+        return key
+
+    def _check_usable(self, key: Key, algorithm: str | None, operation: str) -> None:
+        self._keyring.require_enabled(key)
+        if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
+            raise InvalidKeyUsage(f"{key.arn} key usage is {key.key_usage.value} which is not valid for {operation}.")
+        if algorithm is not None and algorithm != SYMMETRIC_DEFAULT:
+            raise InvalidKeyUsage(
+                f"The encryption algorithm {algorithm} is not compatible with the key spec {key.key_spec} of {key.arn}."
+            )
+
+    def _seal(self, key: Key, plaintext: bytes, context: Mapping[str, str]) -> Sealed:
+        material_id = key.current_material_id
+        cipher = self._keyring.cipher(key, material_id)
+        blob = kms_blob.seal(
+            cipher,
+            key_id_to_bytes(key.key_id),
+            bytes.fromhex(material_id),
+            plaintext,
+            encode_context(context),
+        )
+        return Sealed(ciphertext=blob, key=key, material_id=material_id)

@@ -1,0 +1,76 @@
+"""KMS's own error conditions, as subclasses of the service error tree (protocols/kms/errors.py maps them)."""
+
+from keyhold.errors import (
+    AccessDenied,
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    InvalidState,
+    LimitExceeded,
+    NotFound,
+    ServiceError,
+    Unsupported,
+)
+
+__all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "Conflict",
+    "DisabledKey",
+    "IncorrectKey",
+    "InvalidAliasName",
+    "InvalidCiphertextError",
+    "InvalidKeyState",
+    "InvalidKeyUsage",
+    "InvalidMarker",
+    "LimitExceeded",
+    "MalformedPolicyDocument",
+    "NotFound",
+    "TagError",
+    "Unsupported",
+    "ValidationFailed",
+]
+
+
+class DisabledKey(InvalidState):
+    """The key is Disabled (AWS: DisabledException)."""
+
+
+class InvalidKeyState(InvalidState):
+    """The key's state forbids the operation (AWS: KMSInvalidStateException)."""
+
+
+class IncorrectKey(InvalidInput):
+    """The KeyId given does not match the key that made the ciphertext."""
+
+
+class InvalidCiphertextError(InvalidInput):
+    """The ciphertext, its encryption context or its key do not authenticate."""
+
+
+class InvalidKeyUsage(InvalidInput):
+    """The key's usage or spec does not allow the operation or algorithm."""
+
+
+class InvalidAliasName(InvalidInput):
+    pass
+
+
+class InvalidMarker(InvalidInput):
+    pass
+
+
+class MalformedPolicyDocument(InvalidInput):
+    pass
+
+
+class TagError(InvalidInput):
+    pass
+
+
+class ValidationFailed(InvalidInput):
+    """A semantic check on the request's values failed (AWS: ValidationException)."""
+
+
+class DryRunSucceeded(ServiceError):
+    """DryRun=true and the request would have succeeded (AWS: DryRunOperationException)."""

@@ -1,0 +1,220 @@
+"""The core every KMS operation shares: finding keys by any reference, gating on state, and key material.
+
+Keys and unwrapped materials are cached in memory; ``invalidate()`` drops both when another process changed
+KMS data (the composition root wires it to the "kms" change counter). A key pending deletion whose date has
+passed is deleted on first sight, so it is gone when due even between background sweeps.
+"""
+
+import os
+import uuid
+from collections.abc import Callable
+
+from keyhold.crypto.aead import Aes256Gcm
+from keyhold.crypto.keywrap import RootKey
+from keyhold.crypto.rand import RandomSource
+from keyhold.domain.cache import Cache
+from keyhold.domain.context import RequestContext
+from keyhold.domain.keys.errors import (
+    AccessDenied,
+    DisabledKey,
+    InvalidCiphertextError,
+    InvalidKeyState,
+    NotFound,
+)
+from keyhold.domain.keys.managed import MANAGED_ALIASES, managed_key_policy
+from keyhold.domain.keys.model import (
+    DAY,
+    ORIGIN_AWS_KMS,
+    SYMMETRIC_DEFAULT,
+    Alias,
+    Key,
+    KeyManager,
+    KeyState,
+    KeyUsage,
+    Material,
+    RotationType,
+    alias_arn,
+    key_arn,
+)
+from keyhold.domain.keys.ports import KeyRepo
+
+MATERIAL_PURPOSE = b"kms-key-material"
+
+
+class Keyring:
+    def __init__(
+        self,
+        repo: KeyRepo,
+        root_key: RootKey,
+        *,
+        clock: Callable[[], float],
+        random: RandomSource = os.urandom,
+    ) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.random = random
+        self._root_key = root_key
+        self._keys: Cache[str, Key] = Cache()
+        self._ciphers: Cache[str, tuple[str, Aes256Gcm]] = Cache()
+
+    def invalidate(self) -> None:
+        self._keys.invalidate()
+        self._ciphers.invalidate()
+
+    # -- finding keys -----------------------------------------------------------------------------------------
+
+    def get(self, key_id: str) -> Key | None:
+        """The key, or None if it does not exist (or was pending deletion and is now due)."""
+        key = self._keys.get(key_id, self.repo.get_key)
+        if key is not None and deletion_due(key, self.clock()):
+            self.repo.delete_key(key.key_id)
+            self._keys.invalidate()
+            return None
+        return key
+
+    def resolve(self, ctx: RequestContext, ref: str) -> Key:
+        """A key named by key id, key ARN, alias name or alias ARN, in the caller's account and region."""
+        account_id, region = ctx.account_id, ctx.region
+        if ref.startswith("alias/"):
+            return self._by_alias(ctx, account_id, region, ref)
+        if ref.startswith("arn:"):
+            parts = ref.split(":", 5)
+            if len(parts) != 6 or parts[0] != "arn" or parts[2] != "kms":
+                raise NotFound(f"Invalid arn {ref}")
+            region, account_id, resource = parts[3], parts[4], parts[5]
+            if resource.startswith("alias/"):
+                return self._by_alias(ctx, account_id, region, resource)
+            if not resource.startswith("key/"):
+                raise NotFound(f"Invalid arn {ref}")
+            ref = resource[len("key/") :]
+        if not _is_key_id(ref):
+            raise NotFound(f"Invalid keyId {ref}")
+        ref = ref.lower()
+        key = self.get(ref)
+        if key is None or key.account_id != account_id or key.region != region:
+            raise NotFound(f"Key '{key_arn(region, account_id, ref)}' does not exist")
+        return key
+
+    def _by_alias(self, ctx: RequestContext, account_id: str, region: str, name: str) -> Key:
+        alias = self.repo.get_alias(account_id, region, name)
+        key = self.get(alias.target_key_id) if alias is not None else None
+        if key is None and alias is None and name in MANAGED_ALIASES:
+            key = self._create_managed_key(account_id, region, name)
+        if key is None:
+            raise NotFound(f"Alias {alias_arn(region, account_id, name)} is not found.")
+        return key
+
+    def _create_managed_key(self, account_id: str, region: str, name: str) -> Key | None:
+        """AWS managed keys (alias/aws/<service>) come into being the first time anyone names them."""
+        now = self.clock()
+        service = name[len("alias/aws/") :]
+        key = Key(
+            key_id=self.new_key_id(),
+            account_id=account_id,
+            region=region,
+            description=f"Default key that protects my {MANAGED_ALIASES[name]} when no other key is defined",
+            key_usage=KeyUsage.ENCRYPT_DECRYPT,
+            key_spec=SYMMETRIC_DEFAULT,
+            origin=ORIGIN_AWS_KMS,
+            key_manager=KeyManager.AWS,
+            state=KeyState.ENABLED,
+            created_at=now,
+            deletion_date=None,
+            pending_window_days=None,
+            rotation_enabled=True,
+            rotation_period_days=365,
+            next_rotation_at=now + 365 * DAY,
+            multi_region=False,
+            policy=managed_key_policy(account_id, region, service),
+            current_material_id="",
+        )
+        material = self.new_material(key, 0, None)
+        key = key.with_changes(current_material_id=material.material_id)
+        alias = Alias(account_id, region, name, key.key_id, now, now)
+        if self.repo.insert_key(key, material, {}, alias):
+            return key
+        winner = self.repo.get_alias(account_id, region, name)  # another request created it first
+        return self.get(winner.target_key_id) if winner is not None else None
+
+    def alias(self, account_id: str, region: str, name: str) -> Alias | None:
+        return self.repo.get_alias(account_id, region, name)
+
+    # -- state gates ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def require_enabled(key: Key) -> None:
+        """The gate for cryptographic use, with AWS's exceptions and messages."""
+        if key.state is KeyState.ENABLED:
+            return
+        if key.state is KeyState.DISABLED:
+            raise DisabledKey(f"{key.arn} is disabled.")
+        raise InvalidKeyState(f"{key.arn} is {_state_phrase(key.state)}.")
+
+    @staticmethod
+    def require_customer_managed(ctx: RequestContext, key: Key, action: str) -> None:
+        """AWS managed keys' fixed policy allows no management; AWS answers AccessDenied, and so do we."""
+        if key.key_manager is KeyManager.AWS:
+            raise AccessDenied(
+                f"User: {ctx.principal.arn} is not authorized to perform: kms:{action} on resource: {key.arn} "
+                f"because no resource-based policy allows the kms:{action} action"
+            )
+
+    @staticmethod
+    def require_not_pending_deletion(key: Key) -> None:
+        if key.state is KeyState.PENDING_DELETION:
+            raise InvalidKeyState(f"{key.arn} is pending deletion.")
+
+    # -- key material -----------------------------------------------------------------------------------------
+
+    def new_material(self, key: Key, seq: int, rotation_type: RotationType | None) -> Material:
+        """Fresh 256-bit material for ``key``, wrapped under the root key; the plaintext is not kept."""
+        material_id = self.random(32).hex()
+        secret = self.random(32)
+        wrapped = self._root_key.wrap(secret, MATERIAL_PURPOSE, key.arn.encode(), material_id.encode())
+        return Material(
+            material_id=material_id,
+            key_id=key.key_id,
+            seq=seq,
+            wrapped=wrapped,
+            created_at=self.clock(),
+            rotation_type=rotation_type,
+        )
+
+    def cipher(self, key: Key, material_id: str) -> Aes256Gcm:
+        """The AEAD for one of ``key``'s materials; InvalidCiphertext if the material is not the key's."""
+        entry = self._ciphers.get(material_id, self._load_cipher)
+        if entry is None or entry[0] != key.key_id:
+            raise InvalidCiphertextError("")
+        return entry[1]
+
+    def _load_cipher(self, material_id: str) -> tuple[str, Aes256Gcm] | None:
+        material = self.repo.get_material(material_id)
+        if material is None:
+            return None
+        key = self.repo.get_key(material.key_id)
+        if key is None:
+            return None
+        secret = self._root_key.unwrap(material.wrapped, MATERIAL_PURPOSE, key.arn.encode(), material_id.encode())
+        return material.key_id, Aes256Gcm(secret, random=self.random)
+
+    def new_key_id(self) -> str:
+        return str(uuid.UUID(bytes=self.random(16), version=4))
+
+
+def deletion_due(key: Key, now: float) -> bool:
+    return key.state is KeyState.PENDING_DELETION and key.deletion_date is not None and key.deletion_date <= now
+
+
+def _is_key_id(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
+
+def _state_phrase(state: KeyState) -> str:
+    return {
+        KeyState.PENDING_DELETION: "pending deletion",
+        KeyState.PENDING_IMPORT: "pending import",
+        KeyState.UNAVAILABLE: "unavailable",
+    }.get(state, state.value)

@@ -1,0 +1,97 @@
+"""Key rotation: automatic (every 90-2560 days) and on demand (at most 25 times per key).
+
+Rotation appends a material version and makes it current; every older version stays for Decrypt, which picks
+the version named in the ciphertext. The key id and ARN never change.
+"""
+
+from dataclasses import dataclass
+
+from keyhold.domain.context import RequestContext
+from keyhold.domain.keys.errors import LimitExceeded
+from keyhold.domain.keys.keyring import Keyring
+from keyhold.domain.keys.model import DAY, Key, KeyState, Material, RotationType
+from keyhold.domain.keys.paging import decode_marker, page
+
+DEFAULT_ROTATION_PERIOD_DAYS = 365
+MAX_ON_DEMAND_ROTATIONS = 25
+
+
+@dataclass(frozen=True, slots=True)
+class RotationEntry:
+    key: Key
+    material: Material
+    current: bool
+
+
+class Rotation:
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def enable(self, ctx: RequestContext, key_ref: str, period_days: int | None) -> None:
+        key = self._rotatable(ctx, key_ref, "EnableKeyRotation")
+        period = period_days or DEFAULT_ROTATION_PERIOD_DAYS
+        self._save(
+            key.with_changes(
+                rotation_enabled=True,
+                rotation_period_days=period,
+                next_rotation_at=self._keyring.clock() + period * DAY,
+            )
+        )
+
+    def disable(self, ctx: RequestContext, key_ref: str) -> None:
+        key = self._rotatable(ctx, key_ref, "DisableKeyRotation")
+        self._save(key.with_changes(rotation_enabled=False, next_rotation_at=None))
+
+    def status(self, ctx: RequestContext, key_ref: str) -> Key:
+        return self._keyring.resolve(ctx, key_ref)
+
+    def rotate_on_demand(self, ctx: RequestContext, key_ref: str) -> Key:
+        key = self._rotatable(ctx, key_ref, "RotateKeyOnDemand")
+        materials = self._keyring.repo.list_materials(key.key_id)
+        if sum(1 for m in materials if m.rotation_type is RotationType.ON_DEMAND) >= MAX_ON_DEMAND_ROTATIONS:
+            raise LimitExceeded(f"{key.arn} has reached the maximum of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.")
+        return self._rotate(key, len(materials), RotationType.ON_DEMAND)
+
+    def list(
+        self, ctx: RequestContext, key_ref: str, include_all: bool, marker: str | None, limit: int
+    ) -> tuple[list[RotationEntry], str | None]:
+        key = self._keyring.resolve(ctx, key_ref)
+        after = decode_marker(marker)
+        entries = [
+            RotationEntry(key, material, material.material_id == key.current_material_id)
+            for material in self._keyring.repo.list_materials(key.key_id)
+            if include_all or material.rotation_type is not None
+        ]
+        if after is not None:
+            entries = [entry for entry in entries if entry.material.seq > int(after)]
+        return page(entries[: limit + 1], limit, lambda entry: str(entry.material.seq))
+
+    def rotate_due(self) -> int:
+        """Rotate every enabled key whose automatic rotation date has come; the background job calls this."""
+        now = self._keyring.clock()
+        count = 0
+        for key in self._keyring.repo.keys_due(now):
+            due = key.rotation_enabled and key.next_rotation_at is not None and key.next_rotation_at <= now
+            if due and key.state is KeyState.ENABLED and key.rotation_period_days:
+                seq = len(self._keyring.repo.list_materials(key.key_id))
+                next_at = (key.next_rotation_at or now) + key.rotation_period_days * DAY
+                self._rotate(key.with_changes(next_rotation_at=max(next_at, now)), seq, RotationType.AUTOMATIC)
+                count += 1
+        return count
+
+    def _rotatable(self, ctx: RequestContext, key_ref: str, action: str) -> Key:
+        key = self._keyring.resolve(ctx, key_ref)
+        self._keyring.require_customer_managed(ctx, key, action)
+        self._keyring.require_enabled(key)
+        return key
+
+    def _rotate(self, key: Key, seq: int, rotation_type: RotationType) -> Key:
+        material = self._keyring.new_material(key, seq, rotation_type)
+        key = key.with_changes(current_material_id=material.material_id)
+        self._keyring.repo.add_material(key, material)
+        self._keyring.invalidate()
+        return key
+
+    def _save(self, key: Key) -> None:
+        self._keyring.repo.update_key(key)
+        self._keyring.invalidate()

@@ -1,0 +1,105 @@
+"""The KMS dispatch table (X-Amz-Target "TrentService.<Operation>") and the request pipeline around it.
+
+Operations in botocore's KMS model that are not in OPERATIONS answer UnsupportedOperationException; targets that
+are not in the model answer UnknownOperationException.
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from keyhold.domain.context import RequestContext
+from keyhold.domain.identity.model import Principal
+from keyhold.domain.keys.service import KmsService
+from keyhold.errors import ServiceError
+from keyhold.protocols import awsjson
+from keyhold.protocols.http import Request, Response
+from keyhold.protocols.kms import handlers
+from keyhold.protocols.kms.errors import AUTH_ERROR_CODES, code_for
+from keyhold.protocols.model_validation import OperationValidator, SerializationError, ValidationError
+from keyhold.protocols.sigv4 import AuthFailure
+
+log = logging.getLogger("keyhold.kms")
+
+TARGET_PREFIX = "TrentService."
+
+Handler = Callable[[KmsService, RequestContext, dict[str, Any]], dict[str, Any]]
+
+OPERATIONS: dict[str, Handler] = {
+    "CreateKey": handlers.create_key,
+    "DescribeKey": handlers.describe_key,
+    "ListKeys": handlers.list_keys,
+    "EnableKey": handlers.enable_key,
+    "DisableKey": handlers.disable_key,
+    "ScheduleKeyDeletion": handlers.schedule_key_deletion,
+    "CancelKeyDeletion": handlers.cancel_key_deletion,
+    "UpdateKeyDescription": handlers.update_key_description,
+    "CreateAlias": handlers.create_alias,
+    "UpdateAlias": handlers.update_alias,
+    "DeleteAlias": handlers.delete_alias,
+    "ListAliases": handlers.list_aliases,
+    "Encrypt": handlers.encrypt,
+    "Decrypt": handlers.decrypt,
+    "ReEncrypt": handlers.re_encrypt,
+    "GenerateDataKey": handlers.generate_data_key,
+    "GenerateDataKeyWithoutPlaintext": handlers.generate_data_key_without_plaintext,
+    "GenerateRandom": handlers.generate_random,
+    "EnableKeyRotation": handlers.enable_key_rotation,
+    "DisableKeyRotation": handlers.disable_key_rotation,
+    "GetKeyRotationStatus": handlers.get_key_rotation_status,
+    "RotateKeyOnDemand": handlers.rotate_key_on_demand,
+    "ListKeyRotations": handlers.list_key_rotations,
+    "TagResource": handlers.tag_resource,
+    "UntagResource": handlers.untag_resource,
+    "ListResourceTags": handlers.list_resource_tags,
+    "GetKeyPolicy": handlers.get_key_policy,
+    "PutKeyPolicy": handlers.put_key_policy,
+    "ListKeyPolicies": handlers.list_key_policies,
+}
+
+
+class KmsProtocol:
+    """AWS JSON 1.1 in, AWS JSON 1.1 out, for the KMS service."""
+
+    def __init__(self, kms: KmsService, validator: OperationValidator) -> None:
+        self._kms = kms
+        self._validator = validator
+        self.unsupported = sorted(validator.operation_names - OPERATIONS.keys())
+
+    def handle(self, request: Request, principal: Principal, region: str) -> Response:
+        rid = request.request_id
+        target = request.header("x-amz-target")
+        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+        handler = OPERATIONS.get(operation)
+        if handler is None:
+            if operation in self._validator.operation_names:
+                return awsjson.error(rid, "UnsupportedOperationException", f"Keyhold does not support {operation}.")
+            return awsjson.error(rid, "UnknownOperationException", "")
+        try:
+            body = json.loads(request.body) if request.body else {}
+            params = self._validator.validate(operation, body)
+        except (ValueError, SerializationError) as exc:
+            message = getattr(exc, "message", "") or "Start of structure or map found where not expected."
+            return awsjson.error(rid, "SerializationException", message)
+        except ValidationError as exc:
+            return awsjson.error(rid, "ValidationException", exc.message)
+        ctx = RequestContext(
+            principal=principal,
+            region=region,
+            request_id=rid,
+            source_ip=request.client_ip,
+            user_agent=request.header("user-agent"),
+            secure=request.secure,
+        )
+        try:
+            return awsjson.ok(rid, handler(self._kms, ctx, params))
+        except ServiceError as exc:
+            return awsjson.error(rid, code_for(exc), exc.message)
+
+    def auth_error(self, failure: AuthFailure, message: str, request: Request) -> Response:
+        code, status = AUTH_ERROR_CODES[failure]
+        return awsjson.error(request.request_id, code, message, status)
+
+    def internal_error(self, request: Request) -> Response:
+        return awsjson.error(request.request_id, "KMSInternalException", "An internal error occurred.", 500)

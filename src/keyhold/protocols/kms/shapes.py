@@ -1,0 +1,69 @@
+"""Domain objects rendered as KMS response shapes. Blobs are base64, dates are epoch seconds."""
+
+import base64
+from typing import Any
+
+from keyhold.domain.keys.model import Alias, Key, KeyState
+from keyhold.domain.keys.rotation import RotationEntry
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def epoch(seconds: float) -> float:
+    return round(seconds, 3)
+
+
+def key_metadata(key: Key) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "AWSAccountId": key.account_id,
+        "KeyId": key.key_id,
+        "Arn": key.arn,
+        "CreationDate": epoch(key.created_at),
+        "Enabled": key.state is KeyState.ENABLED,
+        "Description": key.description,
+        "KeyUsage": key.key_usage.value,
+        "KeyState": key.state.value,
+        "Origin": key.origin,
+        "KeyManager": key.key_manager.value,
+        "CustomerMasterKeySpec": key.key_spec,
+        "KeySpec": key.key_spec,
+        "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+        "MultiRegion": key.multi_region,
+        "CurrentKeyMaterialId": key.current_material_id,
+    }
+    if key.deletion_date is not None:
+        metadata["DeletionDate"] = epoch(key.deletion_date)
+    if key.pending_window_days is not None:
+        metadata["PendingDeletionWindowInDays"] = key.pending_window_days
+    return metadata
+
+
+def alias_entry(alias: Alias) -> dict[str, Any]:
+    return {
+        "AliasName": alias.name,
+        "AliasArn": alias.arn,
+        "TargetKeyId": alias.target_key_id,
+        "CreationDate": epoch(alias.created_at),
+        "LastUpdatedDate": epoch(alias.updated_at),
+    }
+
+
+def rotation_entry(entry: RotationEntry) -> dict[str, Any]:
+    shape: dict[str, Any] = {
+        "KeyId": entry.key.arn,
+        "KeyMaterialId": entry.material.material_id,
+        "KeyMaterialState": "CURRENT" if entry.current else "NON_CURRENT",
+    }
+    if entry.material.rotation_type is not None:
+        shape["RotationDate"] = epoch(entry.material.created_at)
+        shape["RotationType"] = entry.material.rotation_type.value
+    return shape
+
+
+def paged(items_name: str, items: list[Any], next_marker: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {items_name: items, "Truncated": next_marker is not None}
+    if next_marker is not None:
+        body["NextMarker"] = next_marker
+    return body

@@ -1,0 +1,137 @@
+"""The relational schema, one MetaData for SQLite and PostgreSQL alike.
+
+Times are stored as epoch seconds (float, UTC). Secrets are stored only wrapped under the root key (see
+crypto/keywrap.py): key material in ``kms_materials.wrapped``, secret access keys in
+``access_keys.wrapped_secret``.
+"""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# Small named values: the root-key check value, the schema version.
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+# Change counters, one per cache domain ("kms", "identity"). Every write transaction that changes what a cache
+# holds increments its counter; every process compares the counter before trusting its cache.
+generations = Table(
+    "generations",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+iam_users = Table(
+    "iam_users",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), primary_key=True),
+    # IAM user names are unique case-insensitively; the name as given is kept in user_name.
+    Column("name_key", String(64), primary_key=True),
+    Column("user_name", String(64), nullable=False),
+    Column("user_id", String(32), nullable=False, unique=True),
+    Column("path", String(512), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    # NULL for the account's root access key.
+    Column("user_name", String(64), nullable=True),
+    Column("wrapped_secret", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+Index("access_keys_by_user", access_keys.c.account_id, access_keys.c.user_name)
+
+user_policies = Table(
+    "user_policies",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name_key", String(64), primary_key=True),
+    Column("policy_name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+kms_keys = Table(
+    "kms_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("key_usage", String(32), nullable=False),
+    Column("key_spec", String(32), nullable=False),
+    Column("origin", String(32), nullable=False),
+    Column("key_manager", String(16), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("deletion_date", Float, nullable=True),
+    Column("pending_window_days", Integer, nullable=True),
+    Column("rotation_enabled", Boolean, nullable=False),
+    Column("rotation_period_days", Integer, nullable=True),
+    Column("next_rotation_at", Float, nullable=True),
+    Column("multi_region", Boolean, nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("current_material_id", String(64), nullable=False),
+)
+Index("kms_keys_by_account_region", kms_keys.c.account_id, kms_keys.c.region, kms_keys.c.created_at)
+
+kms_materials = Table(
+    "kms_materials",
+    metadata,
+    Column("material_id", String(64), primary_key=True),
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    # NULL for the material a key was created with; AUTOMATIC or ON_DEMAND for rotations.
+    Column("rotation_type", String(16), nullable=True),
+)
+Index("kms_materials_by_key", kms_materials.c.key_id, kms_materials.c.seq, unique=True)
+
+kms_aliases = Table(
+    "kms_aliases",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("alias_name", String(256), primary_key=True),
+    Column("target_key_id", String(64), ForeignKey("kms_keys.key_id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("kms_aliases_by_target", kms_aliases.c.target_key_id)
+
+kms_tags = Table(
+    "kms_tags",
+    metadata,
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), nullable=False),
+)
