@@ -20,6 +20,7 @@ import uvicorn
 
 from keyhold import app, datadir
 from keyhold.config import Settings
+from keyhold.http_protocol import OneSendHttpToolsProtocol
 from keyhold.protocols.asgi import KeyholdApp
 
 log = logging.getLogger("keyhold")
@@ -60,7 +61,7 @@ def _uvicorn_config(asgi: KeyholdApp, settings: Settings, tls: bool) -> uvicorn.
         }
     return uvicorn.Config(
         asgi,
-        http="httptools",
+        http=OneSendHttpToolsProtocol,
         loop="uvloop",
         lifespan="off",
         access_log=False,

@@ -194,8 +194,16 @@ def _parse_query(params: dict[str, str]) -> SignedRequest:
 
 def _parse_amz_date(value: str) -> datetime.datetime:
     try:
-        if _AMZ_DATE.fullmatch(value):
-            return datetime.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=_UTC)
+        if _AMZ_DATE.fullmatch(value):  # by hand: strptime costs more than the rest of parse() together
+            return datetime.datetime(
+                int(value[0:4]),
+                int(value[4:6]),
+                int(value[6:8]),
+                int(value[9:11]),
+                int(value[11:13]),
+                int(value[13:15]),
+                tzinfo=_UTC,
+            )
     except ValueError:
         pass
     raise _incomplete(
@@ -265,13 +273,14 @@ def _check_time(signed: SignedRequest, now: datetime.datetime, skew: datetime.ti
         if now - signed.amz_date > datetime.timedelta(seconds=signed.expires):
             raise AuthError(AuthFailure.EXPIRED, "Request has expired")
         return
+    if -skew <= signed.amz_date - now <= skew:
+        return
     when, now_, minutes = _stamp(signed.amz_date), _stamp(now), f"{int(skew.total_seconds() // 60)} min."
     if now - signed.amz_date > skew:
         message = f"Signature expired: {when} is now earlier than {_stamp(now - skew)} ({now_} - {minutes})"
-        raise AuthError(AuthFailure.EXPIRED, message)
-    if signed.amz_date - now > skew:
+    else:
         message = f"Signature not yet current: {when} is still later than {_stamp(now + skew)} ({now_} + {minutes})"
-        raise AuthError(AuthFailure.EXPIRED, message)
+    raise AuthError(AuthFailure.EXPIRED, message)
 
 
 def _stamp(when: datetime.datetime) -> str:
