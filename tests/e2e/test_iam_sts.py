@@ -102,17 +102,13 @@ def test_cli_user_key_and_caller_identity(server: KeyholdServer) -> None:
     root = server.cli_json("sts", "get-caller-identity")
     assert root["Arn"] == f"arn:aws:iam::{server.account_id}:root"
 
-    names = [
-        entry["UserName"] for entry in server.cli_json("iam", "list-users", "--path-prefix", "/cli/")["Users"]
-    ]
+    names = [entry["UserName"] for entry in server.cli_json("iam", "list-users", "--path-prefix", "/cli/")["Users"]]
     assert name in names
     listed = server.cli_json("iam", "list-access-keys", "--user-name", name)["AccessKeyMetadata"]
     assert [entry["AccessKeyId"] for entry in listed] == [key["AccessKeyId"]]
 
     document = json.dumps(POLICY)
-    server.cli(
-        "iam", "put-user-policy", "--user-name", name, "--policy-name", "p", "--policy-document", document
-    )
+    server.cli("iam", "put-user-policy", "--user-name", name, "--policy-name", "p", "--policy-document", document)
     fetched = server.cli_json("iam", "get-user-policy", "--user-name", name, "--policy-name", "p")
     assert fetched["PolicyDocument"] == POLICY
 
@@ -142,9 +138,7 @@ def test_boto3_user_lifecycle_and_listing(server: KeyholdServer) -> None:
         assert created["Path"] == prefix
         age = datetime.datetime.now(datetime.UTC) - created["CreateDate"]
         assert abs(age.total_seconds()) < 120
-    pages = list(
-        iam.get_paginator("list_users").paginate(PathPrefix=prefix, PaginationConfig={"PageSize": 2})
-    )
+    pages = list(iam.get_paginator("list_users").paginate(PathPrefix=prefix, PaginationConfig={"PageSize": 2}))
     assert [len(page["Users"]) for page in pages] == [2, 2, 1]
     assert [user["UserName"] for page in pages for user in page["Users"]] == names
     assert pages[0]["IsTruncated"]
@@ -164,9 +158,7 @@ def test_boto3_get_user_as_root_and_as_user(server: KeyholdServer) -> None:
     name = unique("self")
     iam.create_user(UserName=name)
     key = iam.create_access_key(UserName=name)["AccessKey"]
-    own = server.client(
-        "iam", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
-    )
+    own = server.client("iam", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
     assert own.get_user()["User"]["UserName"] == name
     assert [k["AccessKeyId"] for k in own.list_access_keys()["AccessKeyMetadata"]] == [key["AccessKeyId"]]
 
@@ -243,9 +235,7 @@ def test_inactive_and_deleted_keys_are_refused(server: KeyholdServer) -> None:
     name = unique("keys")
     iam.create_user(UserName=name)
     key = iam.create_access_key(UserName=name)["AccessKey"]
-    sts = server.client(
-        "sts", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
-    )
+    sts = server.client("sts", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
     assert sts.get_caller_identity()["Arn"].endswith(f":user/{name}")
 
     iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
@@ -334,9 +324,7 @@ def test_a_deleted_key_is_refused_by_every_worker(make_server: Any) -> None:
     key = iam.create_access_key(UserName="multi")["AccessKey"]
 
     def call_on_a_new_connection() -> str:
-        sts = server.client(
-            "sts", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
-        )
+        sts = server.client("sts", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
         try:
             sts.get_caller_identity()
         except ClientError as error:

@@ -129,8 +129,7 @@ def test_key_id_length(kms: OperationValidator) -> None:
         "Member must have length less than or equal to 2048"
     )
     assert validation_message(kms, "Encrypt", {"KeyId": "", "Plaintext": "QQ=="}) == (
-        ONE + "Value '' at 'keyId' failed to satisfy constraint: "
-        "Member must have length greater than or equal to 1"
+        ONE + "Value '' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1"
     )
     assert kms.validate("Encrypt", {"KeyId": "a" * 2048, "Plaintext": "QQ=="})["KeyId"] == "a" * 2048
 
@@ -138,12 +137,10 @@ def test_key_id_length(kms: OperationValidator) -> None:
 def test_plaintext_is_sensitive_and_measured_in_decoded_bytes(kms: OperationValidator) -> None:
     # AWS omits the value of a sensitive member (moto's aws_verified test_encrypt_key_with_empty_content).
     assert validation_message(kms, "Encrypt", {"KeyId": "k", "Plaintext": ""}) == (
-        ONE + "Value at 'plaintext' failed to satisfy constraint: "
-        "Member must have length greater than or equal to 1"
+        ONE + "Value at 'plaintext' failed to satisfy constraint: Member must have length greater than or equal to 1"
     )
     assert validation_message(kms, "Encrypt", {"KeyId": "k", "Plaintext": b64(bytes(4097))}) == (
-        ONE + "Value at 'plaintext' failed to satisfy constraint: "
-        "Member must have length less than or equal to 4096"
+        ONE + "Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"
     )
     # 4096 bytes are 5464 base64 characters: the limit applies to the bytes.
     assert kms.validate("Encrypt", {"KeyId": "k", "Plaintext": b64(bytes(4096))})["Plaintext"] == bytes(4096)
@@ -419,9 +416,7 @@ def test_recursive_shapes_and_deep_paths() -> None:
         ONE + "Value 'way too long' at 'tree.kids.2.member.kids.1.member.id' failed to satisfy constraint: "
         "Member must have length less than or equal to 8"
     )
-    assert synthetic().validate("Op", {"Name": "n", "Tree": {"Kids": [{"Id": "a"}]}})["Tree"] == {
-        "Kids": [{"Id": "a"}]
-    }
+    assert synthetic().validate("Op", {"Name": "n", "Tree": {"Kids": [{"Id": "a"}]}})["Tree"] == {"Kids": [{"Id": "a"}]}
 
 
 def test_lower_first_only_lowers_the_first_letter() -> None:
@@ -432,16 +427,14 @@ def test_lower_first_only_lowers_the_first_letter() -> None:
 
 def test_sensitive_values_are_never_echoed() -> None:
     assert validation_message(synthetic(), "Op", {"Name": "n", "Secret": "pw"}) == (
-        ONE
-        + "Value at 'secret' failed to satisfy constraint: Member must have length greater than or equal to 4"
+        ONE + "Value at 'secret' failed to satisfy constraint: Member must have length greater than or equal to 4"
     )
 
 
 def test_doubles() -> None:
     assert synthetic().validate("Op", {"Name": "n", "Ratio": 1})["Ratio"] == 1.0
     assert validation_message(synthetic(), "Op", {"Name": "n", "Ratio": 1.5}) == (
-        ONE + "Value '1.5' at 'ratio' failed to satisfy constraint: "
-        "Member must have value less than or equal to 1"
+        ONE + "Value '1.5' at 'ratio' failed to satisfy constraint: Member must have value less than or equal to 1"
     )
     with pytest.raises(SerializationError):
         synthetic().validate("Op", {"Name": "n", "Ratio": True})
@@ -462,9 +455,7 @@ def test_iam_model_loads_and_validates() -> None:
         ONE + "Value 'bad name' at 'userName' failed to satisfy constraint: "
         "Member must satisfy regular expression pattern: [\\w+=,.@-]+"
     )
-    assert validation_message(
-        iam, "CreateRole", {"RoleName": "r" * 65, "AssumeRolePolicyDocument": "{}"}
-    ) == (
+    assert validation_message(iam, "CreateRole", {"RoleName": "r" * 65, "AssumeRolePolicyDocument": "{}"}) == (
         ONE + f"Value '{'r' * 65}' at 'roleName' failed to satisfy constraint: "
         "Member must have length less than or equal to 64"
     )
@@ -534,9 +525,7 @@ def _round_trip_operations() -> list[str]:
 
 
 def test_round_trip_covers_the_crypto_operations() -> None:
-    assert {"GenerateDataKey", "Encrypt", "Decrypt", "ReEncrypt", "Sign", "CreateKey"} <= set(
-        _round_trip_operations()
-    )
+    assert {"GenerateDataKey", "Encrypt", "Decrypt", "ReEncrypt", "Sign", "CreateKey"} <= set(_round_trip_operations())
 
 
 @settings(max_examples=300, deadline=None)
