@@ -6,32 +6,11 @@ import uuid
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from keyhold.crypto import kms_blob
+from support.kms import error_of, new_key, status_of, unique, unvalidated
 from support.server import KeyholdServer
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def error_of(caught: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
-    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
-
-
-def status_of(caught: pytest.ExceptionInfo[ClientError]) -> int:
-    return int(caught.value.response["ResponseMetadata"]["HTTPStatusCode"])
-
-
-def unvalidated(server: KeyholdServer) -> Any:
-    """A boto3 client that sends out-of-range values instead of refusing them itself."""
-    return server.client("kms", config=Config(parameter_validation=False, retries={"max_attempts": 1}))
-
-
-def new_key(kms: Any) -> dict[str, Any]:
-    return kms.create_key(Description=unique("crypto"))["KeyMetadata"]
 
 
 def new_aliased_key(server: KeyholdServer, kms: Any) -> tuple[dict[str, Any], str, str]:

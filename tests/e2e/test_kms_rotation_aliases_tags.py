@@ -7,35 +7,14 @@ import uuid
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from support.kms import error_of, new_key, now, unique, unvalidated
 from support.server import KeyholdServer
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 DAY = datetime.timedelta(days=1)
 SLACK = datetime.timedelta(minutes=5)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def error_of(caught: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
-    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
-
-
-def unvalidated(server: KeyholdServer) -> Any:
-    """A boto3 client that sends out-of-range values instead of refusing them itself."""
-    return server.client("kms", config=Config(parameter_validation=False, retries={"max_attempts": 1}))
-
-
-def new_key(kms: Any, **kwargs: Any) -> dict[str, Any]:
-    return kms.create_key(**kwargs)["KeyMetadata"]
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 def all_pages(call: Any, items: str, **kwargs: Any) -> tuple[list[Any], int]:
