@@ -14,7 +14,7 @@ from keyhold.domain.keys.service import KmsService
 from keyhold.protocols.asgi import Adapter, KeyholdApp
 from keyhold.protocols.kms.router import KmsProtocol
 from keyhold.protocols.model_validation import OperationValidator
-from keyhold.protocols.query_adapters import IamAdapter, StsAdapter
+from keyhold.protocols.query_adapters import iam_adapter, sts_adapter
 from keyhold.storage.sql.changes import ChangeFeed
 from keyhold.storage.sql.db import create_schema, open_engine
 from keyhold.storage.sql.identity import SqlIdentityRepo
@@ -89,7 +89,7 @@ def open_runtime(settings: Settings) -> Runtime:
 def build_app(runtime: Runtime) -> KeyholdApp:
     adapters: dict[str, Adapter] = {
         "kms": KmsProtocol(runtime.kms, OperationValidator.for_service("kms")),
-        "iam": IamAdapter(runtime.identity),
-        "sts": StsAdapter(runtime.identity),
+        "iam": iam_adapter(runtime.identity),
+        "sts": sts_adapter(runtime.identity),
     }
     return KeyholdApp(adapters, runtime.identity.credential, runtime.changes.poll)

@@ -400,3 +400,10 @@ def test_fuzzed_requests_never_fail_with_500(server: KeyholdServer, fuzz_refs: l
     if reply.status == 400:
         assert document["__type"] == reply.headers["x-amzn-errortype"]
         assert document["__type"] not in ("KMSInternalException", "InternalFailure")
+
+
+def test_a_body_over_one_mebibyte_is_refused_whole(server: KeyholdServer) -> None:
+    policy = json.dumps({"Statement": [{"Sid": "x" * (1 << 20)}]})
+    reply = call(server, "PutKeyPolicy", {"KeyId": "alias/none", "Policy": policy})
+    assert_error(reply, "SerializationException", 413)
+    assert "1048576 bytes" in reply.message

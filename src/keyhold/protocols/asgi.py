@@ -37,6 +37,8 @@ class Adapter(Protocol):
 
     def internal_error(self, request: Request) -> Response: ...
 
+    def too_large(self, request: Request) -> Response: ...
+
 
 class KeyholdApp:
     def __init__(
@@ -64,9 +66,7 @@ class KeyholdApp:
         body, too_large = await _read_body(receive)
         request = _request(scope, body, request_id)
         if too_large:
-            response = self._adapter_for(request, None).auth_error(
-                AuthFailure.INCOMPLETE, "The request body is larger than Keyhold accepts (1 MiB).", request
-            )
+            response = self._adapter_for(request, None).too_large(request)
         else:
             loop = asyncio.get_running_loop()
             response = await loop.run_in_executor(self._executor, self._serve, request)

@@ -1,5 +1,7 @@
 """IAM and STS (AWS Query protocol) as adapters of the HTTP front door."""
 
+from collections.abc import Callable
+
 from keyhold.domain.identity.model import Principal
 from keyhold.domain.identity.service import IdentityService
 from keyhold.protocols import query_xml
@@ -8,47 +10,57 @@ from keyhold.protocols.iam import router as iam_router
 from keyhold.protocols.sigv4 import AuthFailure
 from keyhold.protocols.sts import router as sts_router
 
-IAM_NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
-STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+Handle = Callable[[Request, Principal, IdentityService], Response]
+AuthErrorRenderer = Callable[[AuthFailure, str, Request], Response]
 
 
-class IamAdapter:
-    def __init__(self, identity: IdentityService) -> None:
+class QueryAdapter:
+    def __init__(
+        self,
+        identity: IdentityService,
+        handle: Handle,
+        auth_error: AuthErrorRenderer,
+        namespace: str,
+        internal_code: str,
+    ) -> None:
         self._identity = identity
+        self._handle = handle
+        self._auth_error = auth_error
+        self._namespace = namespace
+        self._internal_code = internal_code
 
     def handle(self, request: Request, principal: Principal, region: str) -> Response:
-        return iam_router.handle(request, principal, self._identity)
+        return self._handle(request, principal, self._identity)
 
     def auth_error(self, failure: AuthFailure, message: str, request: Request) -> Response:
-        return iam_router.auth_error(failure, message, request)
+        return self._auth_error(failure, message, request)
 
     def internal_error(self, request: Request) -> Response:
+        message = "An internal error occurred."
         return query_xml.error_response(
-            IAM_NAMESPACE,
-            "ServiceFailure",
-            "An internal error occurred.",
-            500,
-            request.request_id,
-            sender=False,
+            self._namespace, self._internal_code, message, 500, request.request_id, sender=False
         )
 
+    def too_large(self, request: Request) -> Response:
+        message = "The request body is too large."
+        return query_xml.error_response(self._namespace, "RequestEntityTooLarge", message, 413, request.request_id)
 
-class StsAdapter:
-    def __init__(self, identity: IdentityService) -> None:
-        self._identity = identity
 
-    def handle(self, request: Request, principal: Principal, region: str) -> Response:
-        return sts_router.handle(request, principal, self._identity)
+def iam_adapter(identity: IdentityService) -> QueryAdapter:
+    return QueryAdapter(
+        identity,
+        iam_router.handle,
+        iam_router.auth_error,
+        "https://iam.amazonaws.com/doc/2010-05-08/",
+        "ServiceFailure",
+    )
 
-    def auth_error(self, failure: AuthFailure, message: str, request: Request) -> Response:
-        return sts_router.auth_error(failure, message, request)
 
-    def internal_error(self, request: Request) -> Response:
-        return query_xml.error_response(
-            STS_NAMESPACE,
-            "InternalFailure",
-            "An internal error occurred.",
-            500,
-            request.request_id,
-            sender=False,
-        )
+def sts_adapter(identity: IdentityService) -> QueryAdapter:
+    return QueryAdapter(
+        identity,
+        sts_router.handle,
+        sts_router.auth_error,
+        "https://sts.amazonaws.com/doc/2011-06-15/",
+        "InternalFailure",
+    )

@@ -23,6 +23,7 @@ from keyhold.protocols.sigv4 import AuthFailure
 log = logging.getLogger("keyhold.kms")
 
 TARGET_PREFIX = "TrentService."
+MAX_BODY_BYTES = 1 << 20  # the front door's limit; KMS's largest request (a 32 KiB policy) is far below
 
 Handler = Callable[[KmsService, RequestContext, dict[str, Any]], dict[str, Any]]
 
@@ -103,3 +104,7 @@ class KmsProtocol:
 
     def internal_error(self, request: Request) -> Response:
         return awsjson.error(request.request_id, "KMSInternalException", "An internal error occurred.", 500)
+
+    def too_large(self, request: Request) -> Response:
+        message = f"The request body is larger than the {MAX_BODY_BYTES} bytes Keyhold accepts."
+        return awsjson.error(request.request_id, "SerializationException", message, 413)
