@@ -42,6 +42,10 @@ class Runtime:
     kms: KmsService
     changes: ChangeFeed
 
+    def close(self) -> None:
+        self.changes.close()
+        self.engine.dispose()
+
 
 def _check_root_key(engine: Engine, root_key: RootKey) -> None:
     with engine.begin() as conn:

@@ -20,6 +20,7 @@ import uvicorn
 
 from keyhold import app, datadir
 from keyhold.config import Settings
+from keyhold.errors import ServiceError
 from keyhold.http_protocol import OneSendHttpToolsProtocol
 from keyhold.protocols.asgi import KeyholdApp
 
@@ -90,7 +91,7 @@ def _worker(settings: Settings, sockets: list[socket.socket]) -> None:
 
     uvloop.run(main())
     asgi.close()
-    runtime.engine.dispose()
+    runtime.close()
 
 
 def _stop(servers: list[_Server]) -> None:
@@ -117,7 +118,7 @@ class _Jobs(threading.Thread):
                 except Exception:
                     log.exception("background jobs failed; will retry")
         finally:
-            runtime.engine.dispose()
+            runtime.close()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -150,8 +151,9 @@ def serve(settings: Settings) -> int:
     try:
         boot = app.bootstrap(settings)
         sockets = [_bind(settings.host, settings.http_port), _bind(settings.host, settings.https_port)]
-    except (datadir.StartupError, OSError) as exc:
-        print(f"keyhold: cannot start: {exc}", file=sys.stderr)
+    except (datadir.StartupError, ServiceError, OSError) as exc:
+        message = exc.message if isinstance(exc, ServiceError) else str(exc)
+        print(f"keyhold: cannot start: {message}", file=sys.stderr)
         return 2
     endpoints = {
         "http": _url("http", settings.host, sockets[0]),

@@ -137,9 +137,7 @@ def test_blob_foreign_magic_or_version_rejected_even_with_a_valid_tag(offset: in
         pytest.param(b"kms-key-material", (ARN[:-1], ARN[-1:] + MATERIAL_HEX), id="boundary-moved"),
         pytest.param(b"kms-key-material", (ARN, MATERIAL_HEX.upper()), id="material-id-upper-case"),
         pytest.param(b"kms-key-material", (ARN, MATERIAL_B.hex().encode()), id="other-material"),
-        pytest.param(
-            b"kms-key-material", (ARN.replace(b"us-east-1", b"us-west-2"), MATERIAL_HEX), id="other-arn"
-        ),
+        pytest.param(b"kms-key-material", (ARN.replace(b"us-east-1", b"us-west-2"), MATERIAL_HEX), id="other-arn"),
         pytest.param(b"kms-key-material", (ARN, MATERIAL_A), id="material-id-raw-not-hex"),
     ],
 )

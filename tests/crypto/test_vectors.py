@@ -90,9 +90,7 @@ def ref_fields(fields: Sequence[bytes]) -> bytes:
     return bytes(out)
 
 
-def ref_seal_blob(
-    key: bytes, key_id: bytes, material_id: bytes, nonce: bytes, plaintext: bytes, ctx: bytes
-) -> bytes:
+def ref_seal_blob(key: bytes, key_id: bytes, material_id: bytes, nonce: bytes, plaintext: bytes, ctx: bytes) -> bytes:
     header = _BLOB_HEADER.pack(b"KH", 1, key_id, material_id, nonce)
     return header + AESGCM(key).encrypt(nonce, plaintext, header + ctx)
 

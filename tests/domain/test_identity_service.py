@@ -24,9 +24,7 @@ from keyhold.storage.sql.schema import access_keys, accounts, iam_users, user_po
 
 ACCOUNT = "000000000000"
 ROOT_KEY = bytes(range(32))
-POLICY = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
-)
+POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -62,9 +60,7 @@ def root(service: IdentityService) -> Principal:
     return credential.principal
 
 
-def test_bootstrap_generates_an_aws_shaped_root_key_once(
-    service: IdentityService, repo: SqlIdentityRepo
-) -> None:
+def test_bootstrap_generates_an_aws_shaped_root_key_once(service: IdentityService, repo: SqlIdentityRepo) -> None:
     access_key_id, secret = service.bootstrap_account(ACCOUNT)
     assert re.fullmatch(r"AKIA[A-Z2-7]{16}", access_key_id)
     assert re.fullmatch(r"[A-Za-z0-9+/]{40}", secret)
@@ -75,9 +71,7 @@ def test_bootstrap_generates_an_aws_shaped_root_key_once(
     assert credential is not None
     assert credential.active
     assert credential.secret_access_key == secret
-    assert credential.principal == Principal(
-        ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, None, access_key_id
-    )
+    assert credential.principal == Principal(ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, None, access_key_id)
 
 
 def test_bootstrap_with_an_explicit_pair_replaces_the_generated_key(service: IdentityService) -> None:
@@ -196,9 +190,7 @@ def test_access_keys_limit_status_and_deletion(service: IdentityService, root: P
 
     service.delete_access_key(root, first.key.access_key_id, "erin")
     assert service.credential(first.key.access_key_id) is None
-    with pytest.raises(
-        NotFound, match=rf"^The Access Key with id {first.key.access_key_id} cannot be found\.$"
-    ):
+    with pytest.raises(NotFound, match=rf"^The Access Key with id {first.key.access_key_id} cannot be found\.$"):
         service.delete_access_key(root, first.key.access_key_id, "erin")
     # A key is found only under its owner.
     service.create_user(root, "frank")
@@ -255,9 +247,7 @@ def test_inline_policies(service: IdentityService, root: Principal) -> None:
         ),
     ],
 )
-def test_malformed_policy_documents(
-    service: IdentityService, root: Principal, document: str, message: str
-) -> None:
+def test_malformed_policy_documents(service: IdentityService, root: Principal, document: str, message: str) -> None:
     service.create_user(root, "ivy")
     with pytest.raises(MalformedPolicyDocument) as caught:
         service.put_user_policy(root, "ivy", "p", document)
@@ -314,9 +304,7 @@ def test_credentials_are_cached_until_invalidated(counting: CountingRepo) -> Non
     assert counting.reads == 3
 
 
-def test_a_load_that_races_an_invalidation_is_not_cached(
-    counting: CountingRepo, repo: SqlIdentityRepo
-) -> None:
+def test_a_load_that_races_an_invalidation_is_not_cached(counting: CountingRepo, repo: SqlIdentityRepo) -> None:
     """The loader reads the old row, another process deletes the key and invalidate() runs, then the loader
     would store the old row: the epoch check must keep that stale row out of the cache."""
     service = IdentityService(counting, RootKey(ROOT_KEY))  # type: ignore[arg-type]

@@ -95,9 +95,7 @@ def spec_fields(fields: Sequence[bytes]) -> bytes:
     return _U32.pack(len(fields)) + b"".join(_U32.pack(len(f)) + f for f in fields)
 
 
-def spec_blob(
-    key: bytes, key_id: bytes, material_id: bytes, nonce: bytes, plaintext: bytes, ctx: bytes
-) -> bytes:
+def spec_blob(key: bytes, key_id: bytes, material_id: bytes, nonce: bytes, plaintext: bytes, ctx: bytes) -> bytes:
     header = b"KH" + bytes([1]) + key_id + material_id + nonce
     return header + AESGCM(key).encrypt(nonce, plaintext, header + ctx)
 
@@ -247,18 +245,14 @@ def build_kms_ciphertext() -> dict[str, Any]:
 
     negatives = [
         _negative("tampered-magic", "Byte 0 changed from 'K' to 'J'.", one, flip(one_blob, 0, 0x01)),
-        _negative(
-            "tampered-key-id", "Lowest bit of byte 3 (first key id byte) flipped.", one, flip(one_blob, 3)
-        ),
+        _negative("tampered-key-id", "Lowest bit of byte 3 (first key id byte) flipped.", one, flip(one_blob, 3)),
         _negative(
             "tampered-material-id",
             "Lowest bit of byte 50 (last material id byte) flipped.",
             one,
             flip(one_blob, 50),
         ),
-        _negative(
-            "tampered-nonce", "Lowest bit of byte 51 (first nonce byte) flipped.", uni, flip(uni_blob, 51)
-        ),
+        _negative("tampered-nonce", "Lowest bit of byte 51 (first nonce byte) flipped.", uni, flip(uni_blob, 51)),
         _negative("tampered-ciphertext", "Lowest bit of byte 63 flipped.", uni, flip(uni_blob, 63)),
         _negative("tampered-tag", "Highest bit of the last byte flipped.", uni, flip(uni_blob, -1, 0x80)),
         _negative(
@@ -269,8 +263,7 @@ def build_kms_ciphertext() -> dict[str, Any]:
         ),
         _negative(
             "wrong-version-valid-tag",
-            "Version byte 0x02 and the tag recomputed over the changed header: "
-            "only the version check rejects it.",
+            "Version byte 0x02 and the tag recomputed over the changed header: only the version check rejects it.",
             one,
             _reseal_header(one, version_2),
         ),
@@ -312,9 +305,7 @@ def build_kms_ciphertext() -> dict[str, Any]:
             uni,
             uni_blob,
             context={k: v for k, v in uni["context"].items() if k != "Department"},
-            context_encoding=spec_context(
-                {k: v for k, v in uni["context"].items() if k != "Department"}
-            ).hex(),
+            context_encoding=spec_context({k: v for k, v in uni["context"].items() if k != "Department"}).hex(),
         ),
         _negative(
             "wrong-material-key",
@@ -384,9 +375,7 @@ def build_encryption_context() -> dict[str, Any]:
     contexts = [
         _context_vector("empty", "The empty context: a zero pair count and nothing else.", {}),
         _context_vector("single-pair", "One ASCII pair.", {"purpose": "test"}),
-        _context_vector(
-            "ab-c", 'Must differ from "a-bc": naive concatenation gives "abc" for both.', {"ab": "c"}
-        ),
+        _context_vector("ab-c", 'Must differ from "a-bc": naive concatenation gives "abc" for both.', {"ab": "c"}),
         _context_vector("a-bc", 'Must differ from "ab-c".', {"a": "bc"}),
         _context_vector(
             "order-given-reversed",
@@ -420,9 +409,7 @@ def build_encryption_context() -> dict[str, Any]:
             },
         ),
         _context_vector("nfc", "U+00E9 precomposed; no Unicode normalization is applied.", {"\u00e9": "x"}),
-        _context_vector(
-            "nfd", "'e' + U+0301 combining acute; differs from the NFC vector.", {"e\u0301": "x"}
-        ),
+        _context_vector("nfd", "'e' + U+0301 combining acute; differs from the NFC vector.", {"e\u0301": "x"}),
         _context_vector("empty-value", "An empty value is encoded as a zero length.", {"k": ""}),
     ]
     fields = [
@@ -589,9 +576,7 @@ def build_root_key_wrap() -> dict[str, Any]:
             mat_wrapped,
             bindings=[material_hex, arn],
         ),
-        _wrap_negative(
-            "binding-missing", "The material id binding left out.", mat, mat_wrapped, bindings=[arn]
-        ),
+        _wrap_negative("binding-missing", "The material id binding left out.", mat, mat_wrapped, bindings=[arn]),
         _wrap_negative(
             "binding-extra",
             "An empty third binding added.",
@@ -599,18 +584,12 @@ def build_root_key_wrap() -> dict[str, Any]:
             mat_wrapped,
             bindings=[arn, material_hex, b""],
         ),
-        _wrap_negative(
-            "wrong-root-key", "Unwrapped with another root key.", mat, mat_wrapped, root_key=OTHER_ROOT_KEY
-        ),
+        _wrap_negative("wrong-root-key", "Unwrapped with another root key.", mat, mat_wrapped, root_key=OTHER_ROOT_KEY),
         _wrap_negative("version-0x02", "Version byte changed to 0x02.", mat, _rewrap_version(mat, 2)),
         _wrap_negative("version-0x00", "Version byte changed to 0x00.", mat, _rewrap_version(mat, 0)),
-        _wrap_negative(
-            "tampered-nonce", "Lowest bit of byte 1 (first nonce byte) flipped.", mat, flip(mat_wrapped, 1)
-        ),
+        _wrap_negative("tampered-nonce", "Lowest bit of byte 1 (first nonce byte) flipped.", mat, flip(mat_wrapped, 1)),
         _wrap_negative("tampered-ciphertext", "Lowest bit of byte 13 flipped.", mat, flip(mat_wrapped, 13)),
-        _wrap_negative(
-            "tampered-tag", "Highest bit of the last byte flipped.", mat, flip(mat_wrapped, -1, 0x80)
-        ),
+        _wrap_negative("tampered-tag", "Highest bit of the last byte flipped.", mat, flip(mat_wrapped, -1, 0x80)),
         _wrap_negative("truncated-one-byte", "The last byte removed.", mat, mat_wrapped[:-1]),
         _wrap_negative(
             "truncated-below-minimum",

@@ -74,8 +74,11 @@ class Rotation:
             due = key.rotation_enabled and key.next_rotation_at is not None and key.next_rotation_at <= now
             if due and key.state is KeyState.ENABLED and key.rotation_period_days:
                 seq = len(self._keyring.repo.list_materials(key.key_id))
-                next_at = (key.next_rotation_at or now) + key.rotation_period_days * DAY
-                self._rotate(key.with_changes(next_rotation_at=max(next_at, now)), seq, RotationType.AUTOMATIC)
+                period = key.rotation_period_days * DAY
+                next_at = (key.next_rotation_at or now) + period
+                if next_at <= now:  # long overdue (the server was down): rotate once, then a full period
+                    next_at = now + period
+                self._rotate(key.with_changes(next_rotation_at=next_at), seq, RotationType.AUTOMATIC)
                 count += 1
         return count
 

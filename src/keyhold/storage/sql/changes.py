@@ -33,6 +33,13 @@ class ChangeFeed:
             for listener in self._listeners.get(name, ()):
                 listener()
 
+    def close(self) -> None:
+        """Close this thread's polling connection (each thread's closes when the thread's state is freed)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
+
     def _read(self) -> dict[str, int]:
         conn = getattr(self._local, "conn", None)
         if conn is None:
