@@ -409,3 +409,24 @@ def test_asymmetric_algorithms_on_a_symmetric_key(server: KeyholdServer) -> None
     assert error_of(caught)[0] == "InvalidKeyUsageException"
     opened = kms.decrypt(CiphertextBlob=sealed["CiphertextBlob"], EncryptionAlgorithm="SYMMETRIC_DEFAULT")
     assert opened["Plaintext"] == b"x"
+
+
+def test_members_keyhold_cannot_honour_are_refused_not_ignored(server: KeyholdServer) -> None:
+    kms = server.client("kms")
+    key = new_key(kms)
+    with pytest.raises(ClientError) as caught:
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", GrantTokens=["not-a-token"])
+    assert error_of(caught)[0] == "InvalidGrantTokenException"
+    with pytest.raises(ClientError) as caught:
+        kms.generate_data_key(
+            KeyId=key["KeyId"],
+            KeySpec="AES_256",
+            Recipient={"KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256", "AttestationDocument": b"doc"},
+        )
+    assert error_of(caught)[0] == "UnsupportedOperationException"
+    with pytest.raises(ClientError) as caught:
+        kms.create_key(CustomKeyStoreId="cks-1234567890abcdef0")
+    assert error_of(caught)[0] == "UnsupportedOperationException"
+    with pytest.raises(ClientError) as caught:
+        kms.generate_random(NumberOfBytes=8, CustomKeyStoreId="cks-1234567890abcdef0")
+    assert error_of(caught)[0] == "UnsupportedOperationException"

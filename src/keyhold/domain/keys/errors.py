@@ -20,6 +20,7 @@ __all__ = [
     "IncorrectKey",
     "InvalidAliasName",
     "InvalidCiphertextError",
+    "InvalidGrantToken",
     "InvalidKeyState",
     "InvalidKeyUsage",
     "InvalidMarker",
@@ -65,6 +66,10 @@ class MalformedPolicyDocument(InvalidInput):
 
 
 class TagError(InvalidInput):
+    pass
+
+
+class InvalidGrantToken(InvalidInput):
     pass
 
 

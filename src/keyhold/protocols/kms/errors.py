@@ -12,6 +12,7 @@ ERROR_CODES: dict[type[ServiceError], str] = {
     kms.InvalidKeyUsage: "InvalidKeyUsageException",
     kms.InvalidAliasName: "InvalidAliasNameException",
     kms.InvalidMarker: "InvalidMarkerException",
+    kms.InvalidGrantToken: "InvalidGrantTokenException",
     kms.MalformedPolicyDocument: "MalformedPolicyDocumentException",
     kms.TagError: "TagException",
     kms.ValidationFailed: "ValidationException",

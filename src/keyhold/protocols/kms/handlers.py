@@ -7,7 +7,7 @@ protocols/model_validation.py), calls the domain, and renders the result. No han
 from typing import Any
 
 from keyhold.domain.context import RequestContext
-from keyhold.domain.keys.errors import ValidationFailed
+from keyhold.domain.keys.errors import InvalidGrantToken, Unsupported, ValidationFailed
 from keyhold.domain.keys.service import KmsService
 from keyhold.protocols.kms.shapes import alias_entry, b64, epoch, key_metadata, paged, rotation_entry
 
@@ -15,6 +15,17 @@ Params = dict[str, Any]
 Body = dict[str, Any]
 
 DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
+
+
+def refuse_unsupported_members(params: Params) -> None:
+    """Members of supported operations that Keyhold cannot honour are refused, never silently ignored."""
+    if params.get("GrantTokens"):
+        raise InvalidGrantToken("The grant token is not valid: Keyhold does not issue grants yet.")
+    if "Recipient" in params:
+        raise Unsupported("Keyhold does not support Recipient (AWS Nitro Enclaves attestation).")
+    for member in ("CustomKeyStoreId", "XksKeyId"):
+        if params.get(member):
+            raise Unsupported(f"Keyhold has no custom key stores; {member} is not supported.")
 
 
 def _context(params: Params, name: str = "EncryptionContext") -> dict[str, str]:
@@ -204,8 +215,6 @@ def generate_data_key_without_plaintext(kms: KmsService, ctx: RequestContext, pa
 
 
 def generate_random(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
-    if params.get("CustomKeyStoreId"):
-        raise ValidationFailed("Keyhold has no custom key stores.")
     count = params.get("NumberOfBytes")
     if count is None:
         raise ValidationFailed(

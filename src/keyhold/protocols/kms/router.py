@@ -94,6 +94,7 @@ class KmsProtocol:
             secure=request.secure,
         )
         try:
+            handlers.refuse_unsupported_members(params)
             return awsjson.ok(rid, handler(self._kms, ctx, params))
         except ServiceError as exc:
             return awsjson.error(rid, code_for(exc), exc.message)
