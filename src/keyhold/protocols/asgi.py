@@ -1,7 +1,10 @@
 """The HTTP front door: one ASGI app for every AWS API Keyhold speaks.
 
     read body → SigV4 parse → route by the credential scope's service → poll cross-process changes
-    → look up the access key → verify → the service's adapter (in a worker thread) → one send of the response
+    → look up the access key → verify → the service's adapter → one send of the response
+
+The hot cryptographic operations, which in the steady state touch only in-memory caches, run on the event loop;
+everything that writes runs in a worker thread, so a commit's fsync never stalls the loop.
 
 Errors before the adapter (no or bad authentication) are rendered in the protocol the request was meant for,
 guessed from X-Amz-Target or Action when there is no credential scope to read it from.
@@ -39,6 +42,10 @@ class Adapter(Protocol):
 
     def too_large(self, request: Request) -> Response: ...
 
+    def inline(self, request: Request) -> bool:
+        """True for requests cheap enough to serve on the event loop (cached reads, no writes)."""
+        ...
+
 
 class KeyholdApp:
     def __init__(
@@ -67,6 +74,8 @@ class KeyholdApp:
         request = _request(scope, body, request_id)
         if too_large:
             response = self._adapter_for(request, None).too_large(request)
+        elif self._adapter_for(request, None).inline(request):
+            response = self._serve(request)
         else:
             loop = asyncio.get_running_loop()
             response = await loop.run_in_executor(self._executor, self._serve, request)

@@ -41,6 +41,9 @@ class QueryAdapter:
             self._namespace, self._internal_code, message, 500, request.request_id, sender=False
         )
 
+    def inline(self, request: Request) -> bool:
+        return False
+
     def too_large(self, request: Request) -> Response:
         message = "The request body is too large."
         return query_xml.error_response(self._namespace, "RequestEntityTooLarge", message, 413, request.request_id)

@@ -20,6 +20,7 @@ class Aliases:
         alias = Alias(ctx.account_id, ctx.region, alias_name, key.key_id, now, now)
         if not self._keyring.repo.insert_alias(alias):
             raise AlreadyExists(f"An alias with the name {alias.arn} already exists")
+        self._keyring.invalidate()
 
     def update(self, ctx: RequestContext, alias_name: str, target_ref: str) -> None:
         _check_name(alias_name)
@@ -34,11 +35,13 @@ class Aliases:
             self._keyring.clock(),
         )
         self._keyring.repo.retarget_alias(updated)
+        self._keyring.invalidate()
 
     def delete(self, ctx: RequestContext, alias_name: str) -> None:
         _check_name(alias_name)
         self._existing(ctx, alias_name)
         self._keyring.repo.delete_alias(ctx.account_id, ctx.region, alias_name)
+        self._keyring.invalidate()
 
     def list(
         self, ctx: RequestContext, key_ref: str | None, marker: str | None, limit: int

@@ -56,10 +56,12 @@ class Keyring:
         self._root_key = root_key
         self._keys: Cache[str, Key] = Cache()
         self._ciphers: Cache[str, tuple[str, Aes256Gcm]] = Cache()
+        self._aliases: Cache[tuple[str, str, str], Alias] = Cache()
 
     def invalidate(self) -> None:
         self._keys.invalidate()
         self._ciphers.invalidate()
+        self._aliases.invalidate()
 
     # -- finding keys -----------------------------------------------------------------------------------------
 
@@ -76,14 +78,14 @@ class Keyring:
         """A key named by key id, key ARN, alias name or alias ARN, in the caller's account and region."""
         account_id, region = ctx.account_id, ctx.region
         if ref.startswith("alias/"):
-            return self._by_alias(ctx, account_id, region, ref)
+            return self._by_alias(account_id, region, ref)
         if ref.startswith("arn:"):
             parts = ref.split(":", 5)
             if len(parts) != 6 or parts[0] != "arn" or parts[2] != "kms":
                 raise NotFound(f"Invalid arn {ref}")
             region, account_id, resource = parts[3], parts[4], parts[5]
             if resource.startswith("alias/"):
-                return self._by_alias(ctx, account_id, region, resource)
+                return self._by_alias(account_id, region, resource)
             if not resource.startswith("key/"):
                 raise NotFound(f"Invalid arn {ref}")
             ref = resource[len("key/") :]
@@ -95,8 +97,8 @@ class Keyring:
             raise NotFound(f"Key '{key_arn(region, account_id, ref)}' does not exist")
         return key
 
-    def _by_alias(self, ctx: RequestContext, account_id: str, region: str, name: str) -> Key:
-        alias = self.repo.get_alias(account_id, region, name)
+    def _by_alias(self, account_id: str, region: str, name: str) -> Key:
+        alias = self.alias(account_id, region, name)
         key = self.get(alias.target_key_id) if alias is not None else None
         if key is None and alias is None and name in MANAGED_ALIASES:
             key = self._create_managed_key(account_id, region, name)
@@ -137,7 +139,7 @@ class Keyring:
         return self.get(winner.target_key_id) if winner is not None else None
 
     def alias(self, account_id: str, region: str, name: str) -> Alias | None:
-        return self.repo.get_alias(account_id, region, name)
+        return self._aliases.get((account_id, region, name), lambda ref: self.repo.get_alias(*ref))
 
     # -- state gates ------------------------------------------------------------------------------------------
 

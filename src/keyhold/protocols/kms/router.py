@@ -60,6 +60,12 @@ OPERATIONS: dict[str, Handler] = {
 }
 
 
+INLINE_OPERATIONS = frozenset(
+    {"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateRandom"}
+)
+"""Served on the event loop: they only read (keys, aliases and materials from memory once cached)."""
+
+
 class KmsProtocol:
     """AWS JSON 1.1 in, AWS JSON 1.1 out, for the KMS service."""
 
@@ -105,6 +111,9 @@ class KmsProtocol:
 
     def internal_error(self, request: Request) -> Response:
         return awsjson.error(request.request_id, "KMSInternalException", "An internal error occurred.", 500)
+
+    def inline(self, request: Request) -> bool:
+        return request.header("x-amz-target")[len(TARGET_PREFIX) :] in INLINE_OPERATIONS
 
     def too_large(self, request: Request) -> Response:
         message = f"The request body is larger than the {MAX_BODY_BYTES} bytes Keyhold accepts."
