@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Generator
 from types import FrameType
 
@@ -193,11 +194,21 @@ def _supervise(settings: Settings, sockets: list[socket.socket]) -> None:
         return process
 
     workers = [start() for _ in range(settings.workers)]
+    started = [time.monotonic()] * len(workers)
+    delay = 0.0  # grows while workers die young (a database that is down), so restarts do not spin
+    next_restart = 0.0
     while not stopping.wait(0.5):
-        for index, process in enumerate(workers):
-            if not process.is_alive():
-                log.warning("worker %s exited with %s; starting another", process.pid, process.exitcode)
-                workers[index] = start()
+        now = time.monotonic()
+        dead = [index for index, process in enumerate(workers) if not process.is_alive()]
+        if not dead or now < next_restart:
+            continue
+        died_young = any(now - started[index] < 10 for index in dead)
+        delay = min(30.0, max(1.0, delay * 2)) if died_young else 0.0
+        next_restart = now + delay
+        for index in dead:
+            log.warning("worker %s exited with %s; starting another", workers[index].pid, workers[index].exitcode)
+            workers[index] = start()
+            started[index] = now
     for process in workers:
         if process.is_alive() and process.pid is not None:
             process.terminate()
