@@ -2,11 +2,15 @@
 
 import struct
 
+import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keyhold.crypto import kms_blob
-from keyhold.crypto.aead import Aes256Gcm
 from keyhold.crypto.encoding import encode_context, encode_fields
 from keyhold.crypto.errors import InvalidCiphertext
 from keyhold.crypto.keywrap import RootKey
@@ -57,13 +61,29 @@ def decode_fields(data: bytes) -> list[bytes]:
 def test_blob_round_trip(
     key: bytes, key_id: bytes, material_id: bytes, plaintext: bytes, context: dict[str, str]
 ) -> None:
-    aead = Aes256Gcm(key)
-    blob = kms_blob.seal(aead, key_id, material_id, plaintext, encode_context(context))
+    material = kms_blob.MaterialKey(key)
+    blob = kms_blob.seal(material, key_id, material_id, plaintext, encode_context(context))
     assert len(blob) == len(plaintext) + kms_blob.OVERHEAD
     header = kms_blob.read_header(blob)
     assert (header.key_id, header.material_id) == (key_id, material_id)
     reordered = dict(reversed(list(context.items())))
-    assert kms_blob.open_blob(aead, blob, encode_context(reordered)) == plaintext
+    assert kms_blob.open_blob(material, blob, encode_context(reordered)) == plaintext
+
+
+@given(key=keys, plaintext=st.binary(max_size=64), context=contexts)
+def test_blob_key_is_derived_per_blob(key: bytes, plaintext: bytes, context: dict[str, str]) -> None:
+    """Each blob is sealed under HKDF(material, its own derivation nonce), never under the material itself."""
+    material = kms_blob.MaterialKey(key)
+    ctx = encode_context(context)
+    blobs = [kms_blob.seal(material, b"\x11" * 16, b"\x22" * 32, plaintext, ctx) for _ in range(2)]
+    assert blobs[0][51:83] != blobs[1][51:83]
+    assert blobs[0][83:95] != blobs[1][83:95]
+    for blob in blobs:
+        header, body = blob[: kms_blob.HEADER_SIZE], blob[kms_blob.HEADER_SIZE :]
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=blob[51:83], info=b"keyhold kms-blob v1")
+        assert AESGCM(derived.derive(key)).decrypt(blob[83:95], body, header + ctx) == plaintext
+        with pytest.raises(InvalidTag):
+            AESGCM(key).decrypt(blob[83:95], body, header + ctx)
 
 
 @given(key=keys, secret=st.binary(max_size=64), purpose=st.binary(max_size=24), bindings=fields_lists)
@@ -84,14 +104,14 @@ def test_check_value_round_trip(key: bytes) -> None:
 
 @given(plaintext=st.binary(max_size=48), context=contexts, data=st.data())
 def test_blob_single_bit_flip_fails(plaintext: bytes, context: dict[str, str], data: st.DataObject) -> None:
-    aead = Aes256Gcm(bytes(range(32)))
+    material = kms_blob.MaterialKey(bytes(range(32)))
     ctx = encode_context(context)
-    blob = kms_blob.seal(aead, b"\x11" * 16, b"\x22" * 32, plaintext, ctx)
+    blob = kms_blob.seal(material, b"\x11" * 16, b"\x22" * 32, plaintext, ctx)
     bit = data.draw(st.integers(0, len(blob) * 8 - 1), label="bit")
     tampered = bytearray(blob)
     tampered[bit // 8] ^= 1 << (bit % 8)
     try:
-        kms_blob.open_blob(aead, bytes(tampered), ctx)
+        kms_blob.open_blob(material, bytes(tampered), ctx)
     except InvalidCiphertext:
         return
     raise AssertionError(f"a blob with bit {bit} flipped decrypted")
@@ -115,14 +135,14 @@ def test_wrapped_single_bit_flip_fails(secret: bytes, bindings: list[bytes], dat
 def test_blob_single_bit_flip_in_context_encoding_fails(
     plaintext: bytes, context: dict[str, str], data: st.DataObject
 ) -> None:
-    aead = Aes256Gcm(bytes(range(32)))
+    material = kms_blob.MaterialKey(bytes(range(32)))
     ctx = encode_context(context)
-    blob = kms_blob.seal(aead, b"\x11" * 16, b"\x22" * 32, plaintext, ctx)
+    blob = kms_blob.seal(material, b"\x11" * 16, b"\x22" * 32, plaintext, ctx)
     bit = data.draw(st.integers(0, len(ctx) * 8 - 1), label="bit")
     tampered = bytearray(ctx)
     tampered[bit // 8] ^= 1 << (bit % 8)
     try:
-        kms_blob.open_blob(aead, blob, bytes(tampered))
+        kms_blob.open_blob(material, blob, bytes(tampered))
     except InvalidCiphertext:
         return
     raise AssertionError(f"a blob decrypted under a context encoding with bit {bit} flipped")

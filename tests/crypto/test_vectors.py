@@ -1,8 +1,8 @@
 """Known-answer vectors from tests/vectors/, one test case per vector.
 
 Every positive vector is checked twice: through keyhold.crypto, and through the small reimplementation
-below, written from docs/formats/ with nothing but ``struct`` and ``cryptography``'s ``AESGCM``. Negative
-vectors must be rejected by both. See tests/vectors/PROVENANCE.md.
+below, written from docs/formats/ with nothing but ``struct`` and ``cryptography``'s ``HKDF`` and ``AESGCM``.
+Negative vectors must be rejected by both. See tests/vectors/PROVENANCE.md.
 """
 
 import hashlib
@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from keyhold.crypto import kms_blob
-from keyhold.crypto.aead import Aes256Gcm
 from keyhold.crypto.encoding import encode_context, encode_fields
 from keyhold.crypto.errors import InvalidCiphertext
 from keyhold.crypto.keywrap import RootKey
@@ -71,7 +72,8 @@ class Recorded:
 # --- the specification, reimplemented independently ---------------------------------------------------------
 
 _U32 = struct.Struct(">I")
-_BLOB_HEADER = struct.Struct(">2sB16s32s12s")
+_BLOB_HEADER = struct.Struct(">2sB16s32s32s12s")
+_BLOB_INFO = b"keyhold kms-blob v1"
 
 
 def ref_context(context: Mapping[str, str]) -> bytes:
@@ -90,21 +92,34 @@ def ref_fields(fields: Sequence[bytes]) -> bytes:
     return bytes(out)
 
 
-def ref_seal_blob(key: bytes, key_id: bytes, material_id: bytes, nonce: bytes, plaintext: bytes, ctx: bytes) -> bytes:
-    header = _BLOB_HEADER.pack(b"KH", 1, key_id, material_id, nonce)
-    return header + AESGCM(key).encrypt(nonce, plaintext, header + ctx)
+def ref_blob_key(material: bytes, derivation_nonce: bytes) -> bytes:
+    """docs/formats/kms-ciphertext.md: HKDF-SHA256(ikm = material, salt = derivation nonce, info, 32 bytes)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=derivation_nonce, info=_BLOB_INFO).derive(material)
+
+
+def ref_seal_blob(
+    key: bytes,
+    key_id: bytes,
+    material_id: bytes,
+    derivation_nonce: bytes,
+    nonce: bytes,
+    plaintext: bytes,
+    ctx: bytes,
+) -> bytes:
+    header = _BLOB_HEADER.pack(b"KH", 1, key_id, material_id, derivation_nonce, nonce)
+    return header + AESGCM(ref_blob_key(key, derivation_nonce)).encrypt(nonce, plaintext, header + ctx)
 
 
 def ref_open_blob(key: bytes, blob: bytes, ctx: bytes) -> bytes | None:
     """docs/formats/kms-ciphertext.md, Decrypt; None for every rejection."""
     if len(blob) < _BLOB_HEADER.size + 16:
         return None
-    magic, version, _key_id, _material_id, nonce = _BLOB_HEADER.unpack_from(blob)
+    magic, version, _key_id, _material_id, derivation_nonce, nonce = _BLOB_HEADER.unpack_from(blob)
     if magic != b"KH" or version != 1:
         return None
     header = blob[: _BLOB_HEADER.size]
     try:
-        return AESGCM(key).decrypt(nonce, blob[_BLOB_HEADER.size :], header + ctx)
+        return AESGCM(ref_blob_key(key, derivation_nonce)).decrypt(nonce, blob[_BLOB_HEADER.size :], header + ctx)
     except InvalidTag:
         return None
 
@@ -159,24 +174,34 @@ def test_blob_vector_through_keyhold(vector: dict[str, Any]) -> None:
     assert ctx.hex() == vector["context_encoding"]
 
     source = Recorded(bytes.fromhex(vector["random"]))
-    assert kms_blob.seal(Aes256Gcm(key, random=source), key_id, material_id, plaintext, ctx) == expected
+    assert kms_blob.seal(kms_blob.MaterialKey(key, random=source), key_id, material_id, plaintext, ctx) == expected
     assert source.exhausted()
 
     header = kms_blob.read_header(expected)
     assert (header.key_id, header.material_id) == (key_id, material_id)
-    assert kms_blob.open_blob(Aes256Gcm(key), expected, ctx) == plaintext
+    assert kms_blob.open_blob(kms_blob.MaterialKey(key), expected, ctx) == plaintext
     assert len(expected) == len(plaintext) + kms_blob.OVERHEAD
 
 
 @pytest.mark.parametrize("vector", positive(BLOBS))
 def test_blob_vector_from_the_spec(vector: dict[str, Any]) -> None:
     key, plaintext = bytes.fromhex(vector["key"]), blob_plaintext(vector)
-    nonce, expected = bytes.fromhex(vector["random"]), bytes.fromhex(vector["blob"])
+    drawn, expected = bytes.fromhex(vector["random"]), bytes.fromhex(vector["blob"])
+    derivation_nonce, nonce = drawn[:32], drawn[32:]
+    assert len(drawn) == 44
+    assert (derivation_nonce.hex(), nonce.hex()) == (vector["derivation_nonce"], vector["nonce"])
+    assert ref_blob_key(key, derivation_nonce).hex() == vector["blob_key"]
     ctx = ref_context(vector["context"])
     assert ctx.hex() == vector["context_encoding"]
-    assert (expected[:63] + ctx).hex() == vector["aad"]
+    assert (expected[:95] + ctx).hex() == vector["aad"]
     sealed = ref_seal_blob(
-        key, bytes.fromhex(vector["key_id"]), bytes.fromhex(vector["material_id"]), nonce, plaintext, ctx
+        key,
+        bytes.fromhex(vector["key_id"]),
+        bytes.fromhex(vector["material_id"]),
+        derivation_nonce,
+        nonce,
+        plaintext,
+        ctx,
     )
     assert sealed == expected
     assert ref_open_blob(key, expected, ctx) == plaintext
@@ -188,7 +213,7 @@ def test_blob_negative_vector(vector: dict[str, Any]) -> None:
     ctx = encode_context(vector["context"])
     assert ctx.hex() == vector["context_encoding"] == ref_context(vector["context"]).hex()
     with pytest.raises(InvalidCiphertext):
-        kms_blob.open_blob(Aes256Gcm(key), blob, ctx)
+        kms_blob.open_blob(kms_blob.MaterialKey(key), blob, ctx)
     assert ref_open_blob(key, blob, ctx) is None
 
 
@@ -197,6 +222,7 @@ def test_blob_vectors_cover_what_the_brief_asks_for() -> None:
     lengths = {len(blob_plaintext(v)) for v in load(BLOBS)["vectors"] if v["valid"]}
     assert {1, 4096} <= lengths
     assert {"tampered-key-id", "wrong-version", "truncated-one-byte", "wrong-context-a-bc"} <= ids
+    assert {"tampered-derivation-nonce", "derivation-nonce-changed-tag-under-original-blob-key"} <= ids
     assert any(v["valid"] and not v["context"] for v in load(BLOBS)["vectors"])
     assert any(v["valid"] and len(v["context"]) > 1 for v in load(BLOBS)["vectors"])
 
@@ -212,7 +238,7 @@ def text_blocks_hex(doc: str) -> list[str]:
 @pytest.mark.parametrize(
     ("doc", "file", "group", "vector_id", "fields"),
     [
-        ("kms-ciphertext.md", BLOBS, "vectors", "empty-context-1-byte", ("aad", "blob")),
+        ("kms-ciphertext.md", BLOBS, "vectors", "empty-context-1-byte", ("blob_key", "aad", "blob")),
         (
             "encryption-context.md",
             "encryption_context.json",

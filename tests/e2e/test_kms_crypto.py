@@ -144,7 +144,10 @@ def test_tampered_blobs_are_invalid_ciphertext(server: KeyholdServer) -> None:
         "version": 2,
         "material id first": 19,
         "material id last": 50,
-        "nonce first": header - 12,
+        "derivation nonce first": kms_blob.DERIVATION_NONCE_OFFSET,
+        "derivation nonce middle": kms_blob.DERIVATION_NONCE_OFFSET + 16,
+        "derivation nonce last": kms_blob.NONCE_OFFSET - 1,
+        "nonce first": kms_blob.NONCE_OFFSET,
         "nonce last": header - 1,
         "ciphertext first": header,
         "ciphertext middle": header + 20,
@@ -166,7 +169,7 @@ def test_tampered_blobs_are_invalid_ciphertext(server: KeyholdServer) -> None:
         with pytest.raises(ClientError) as caught:
             kms.decrypt(CiphertextBlob=bytes(tampered), EncryptionContext=context)
         assert error_of(caught)[0] == "AccessDeniedException", position
-    for length in (1, 2, 3, 18, header, header + 15, kms_blob.OVERHEAD - 1, len(blob) - 1):
+    for length in (1, 2, 3, 18, 51, kms_blob.NONCE_OFFSET, header, header + 15, kms_blob.OVERHEAD - 1, len(blob) - 1):
         with pytest.raises(ClientError) as caught:
             kms.decrypt(CiphertextBlob=blob[:length], EncryptionContext=context)
         assert error_of(caught)[0] == "InvalidCiphertextException", length

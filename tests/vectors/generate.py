@@ -5,13 +5,14 @@
 
 Nothing here is random: keys, ids and plaintexts come from ``expand`` (SHA-256 in counter mode over a
 fixed seed) and every "random" byte Keyhold draws comes from ``CounterRandom``, injected through the
-``random=`` parameter of ``Aes256Gcm`` and ``RootKey``. Each vector records the bytes it drew, so a reader
-can redo it with any AES-GCM implementation.
+``random=`` parameter of ``kms_blob.MaterialKey`` and ``RootKey``. Each vector records the bytes it drew, so
+a reader can redo it with any HKDF-SHA256 and AES-GCM implementation.
 
-Every positive vector is produced twice, through keyhold.crypto and through plain ``AESGCM`` + ``struct``
-from the specification in docs/formats/, and the two must agree before anything is written. Negative
-vectors are positive ones with one thing changed; the blob vectors whose tag is recomputed over a changed
-header (wrong version, wrong magic) are built with plain ``AESGCM`` because Keyhold cannot produce them.
+Every positive vector is produced twice, through keyhold.crypto and through plain ``HKDF`` + ``AESGCM`` +
+``struct`` from the specification in docs/formats/, and the two must agree before anything is written.
+Negative vectors are positive ones with one thing changed; the blob vectors whose tag is recomputed over a
+changed header (wrong version, wrong magic, a changed derivation nonce) or under a key other than the derived
+one are built with plain ``HKDF`` + ``AESGCM`` because Keyhold cannot produce them.
 """
 
 import argparse
@@ -24,10 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from keyhold.crypto import kms_blob
-from keyhold.crypto.aead import Aes256Gcm
 from keyhold.crypto.encoding import encode_context, encode_fields
 from keyhold.crypto.keywrap import RootKey
 
@@ -80,7 +82,7 @@ def flip(data: bytes, index: int, mask: int = 0x01) -> bytes:
     return bytes(out)
 
 
-# --- the specification, written out with nothing but struct and AESGCM ------------------------------------
+# --- the specification, written out with nothing but struct, HKDF and AESGCM ------------------------------
 
 
 def spec_context(context: Mapping[str, str]) -> bytes:
@@ -95,9 +97,24 @@ def spec_fields(fields: Sequence[bytes]) -> bytes:
     return _U32.pack(len(fields)) + b"".join(_U32.pack(len(f)) + f for f in fields)
 
 
-def spec_blob(key: bytes, key_id: bytes, material_id: bytes, nonce: bytes, plaintext: bytes, ctx: bytes) -> bytes:
-    header = b"KH" + bytes([1]) + key_id + material_id + nonce
-    return header + AESGCM(key).encrypt(nonce, plaintext, header + ctx)
+def spec_blob_key(material: bytes, derivation_nonce: bytes) -> bytes:
+    """K_b = HKDF-SHA256(ikm = material, salt = derivation nonce, info = "keyhold kms-blob v1", length 32)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=derivation_nonce, info=b"keyhold kms-blob v1").derive(
+        material
+    )
+
+
+def spec_blob(
+    key: bytes,
+    key_id: bytes,
+    material_id: bytes,
+    derivation_nonce: bytes,
+    nonce: bytes,
+    plaintext: bytes,
+    ctx: bytes,
+) -> bytes:
+    header = b"KH" + bytes([1]) + key_id + material_id + derivation_nonce + nonce
+    return header + AESGCM(spec_blob_key(key, derivation_nonce)).encrypt(nonce, plaintext, header + ctx)
 
 
 def spec_wrap(root: bytes, nonce: bytes, secret: bytes, purpose: bytes, bindings: Sequence[bytes]) -> bytes:
@@ -123,12 +140,15 @@ def _blob_vector(
     generator: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     source = CounterRandom(vector_id)
-    key = Aes256Gcm(MATERIAL_KEY, random=source)
+    key = kms_blob.MaterialKey(MATERIAL_KEY, random=source)
     ctx = encode_context(context)
     blob = kms_blob.seal(key, KAT_KEY_UUID.bytes, MATERIAL_ID, plaintext, ctx)
-    nonce = bytes(source.drawn)
-    if ctx != spec_context(context) or blob != spec_blob(
-        MATERIAL_KEY, KAT_KEY_UUID.bytes, MATERIAL_ID, nonce, plaintext, ctx
+    drawn = bytes(source.drawn)
+    derivation_nonce, nonce = drawn[:32], drawn[32:]
+    if (
+        len(nonce) != 12
+        or ctx != spec_context(context)
+        or blob != spec_blob(MATERIAL_KEY, KAT_KEY_UUID.bytes, MATERIAL_ID, derivation_nonce, nonce, plaintext, ctx)
     ):
         raise SystemExit(f"{vector_id}: keyhold.crypto and the specification disagree")
     vector: dict[str, Any] = {
@@ -146,7 +166,10 @@ def _blob_vector(
     else:
         vector["plaintext_generator"] = dict(generator)
         vector["plaintext_sha256"] = hashlib.sha256(plaintext).hexdigest()
-    vector["random"] = nonce.hex()
+    vector["random"] = drawn.hex()
+    vector["derivation_nonce"] = derivation_nonce.hex()
+    vector["nonce"] = nonce.hex()
+    vector["blob_key"] = spec_blob_key(MATERIAL_KEY, derivation_nonce).hex()
     vector["aad"] = (blob[: kms_blob.HEADER_SIZE] + ctx).hex()
     vector["blob"] = blob.hex()
     return vector
@@ -169,17 +192,20 @@ def _negative(
     return vector
 
 
-def _reseal_header(base: Mapping[str, Any], header_edit: Callable[[bytearray], None]) -> bytes:
-    """The base blob with its header edited and the tag recomputed over the edited header (plain AESGCM)."""
+def _reseal_header(
+    base: Mapping[str, Any], header_edit: Callable[[bytearray], None], *, blob_key: bytes | None = None
+) -> bytes:
+    """The base blob with its header edited and the tag recomputed over the edited header (plain HKDF + AESGCM).
+
+    The blob key is derived from the edited header's derivation nonce, unless ``blob_key`` is given.
+    """
     blob = bytes.fromhex(base["blob"])
-    plaintext = AESGCM(MATERIAL_KEY).decrypt(
-        blob[51:63], blob[63:], blob[:63] + bytes.fromhex(base["context_encoding"])
-    )
-    header = bytearray(blob[:63])
+    ctx = bytes.fromhex(base["context_encoding"])
+    plaintext = AESGCM(spec_blob_key(MATERIAL_KEY, blob[51:83])).decrypt(blob[83:95], blob[95:], blob[:95] + ctx)
+    header = bytearray(blob[:95])
     header_edit(header)
-    return bytes(header) + AESGCM(MATERIAL_KEY).encrypt(
-        bytes(header[51:63]), plaintext, bytes(header) + bytes.fromhex(base["context_encoding"])
-    )
+    key = spec_blob_key(MATERIAL_KEY, bytes(header[51:83])) if blob_key is None else blob_key
+    return bytes(header) + AESGCM(key).encrypt(bytes(header[83:95]), plaintext, bytes(header) + ctx)
 
 
 def build_kms_ciphertext() -> dict[str, Any]:
@@ -223,7 +249,7 @@ def build_kms_ciphertext() -> dict[str, Any]:
         ),
         _blob_vector(
             "empty-plaintext",
-            "Zero bytes of plaintext: the shortest valid blob, exactly 79 bytes. KMS never sends one, "
+            "Zero bytes of plaintext: the shortest valid blob, exactly 111 bytes. KMS never sends one, "
             "but the format allows it.",
             b"",
             {},
@@ -243,6 +269,12 @@ def build_kms_ciphertext() -> dict[str, Any]:
     def magic_kk(header: bytearray) -> None:
         header[1] = ord("K")
 
+    def derivation_nonce_flipped(header: bytearray) -> None:
+        header[51] ^= 0x01
+
+    def no_edit(header: bytearray) -> None:
+        pass
+
     negatives = [
         _negative("tampered-magic", "Byte 0 changed from 'K' to 'J'.", one, flip(one_blob, 0, 0x01)),
         _negative("tampered-key-id", "Lowest bit of byte 3 (first key id byte) flipped.", one, flip(one_blob, 3)),
@@ -252,8 +284,46 @@ def build_kms_ciphertext() -> dict[str, Any]:
             one,
             flip(one_blob, 50),
         ),
-        _negative("tampered-nonce", "Lowest bit of byte 51 (first nonce byte) flipped.", uni, flip(uni_blob, 51)),
-        _negative("tampered-ciphertext", "Lowest bit of byte 63 flipped.", uni, flip(uni_blob, 63)),
+        _negative(
+            "tampered-derivation-nonce",
+            "Lowest bit of byte 51 (first derivation nonce byte) flipped.",
+            one,
+            flip(one_blob, 51),
+        ),
+        _negative(
+            "tampered-derivation-nonce-last",
+            "Highest bit of byte 82 (last derivation nonce byte) flipped.",
+            uni,
+            flip(uni_blob, 82, 0x80),
+        ),
+        _negative(
+            "derivation-nonce-from-other-blob",
+            "The derivation nonce replaced by another valid blob's (multi-pair-unicode-context), GCM nonce kept.",
+            one,
+            one_blob[:51] + uni_blob[51:83] + one_blob[83:],
+        ),
+        _negative(
+            "derivation-nonce-zero",
+            "The derivation nonce replaced by 32 zero bytes.",
+            one,
+            one_blob[:51] + bytes(32) + one_blob[83:],
+        ),
+        _negative(
+            "derivation-nonce-changed-tag-under-original-blob-key",
+            "Lowest bit of byte 51 flipped and the tag recomputed over the changed header under the ORIGINAL "
+            "blob key: the AAD matches, so only the key derived from the changed nonce rejects it.",
+            one,
+            _reseal_header(one, derivation_nonce_flipped, blob_key=bytes.fromhex(one["blob_key"])),
+        ),
+        _negative(
+            "sealed-under-material-not-blob-key",
+            "The same header, sealed directly under the material key instead of the derived blob key "
+            "(what a v1 without key derivation would write).",
+            one,
+            _reseal_header(one, no_edit, blob_key=MATERIAL_KEY),
+        ),
+        _negative("tampered-nonce", "Lowest bit of byte 83 (first GCM nonce byte) flipped.", uni, flip(uni_blob, 83)),
+        _negative("tampered-ciphertext", "Lowest bit of byte 95 flipped.", uni, flip(uni_blob, 95)),
         _negative("tampered-tag", "Highest bit of the last byte flipped.", uni, flip(uni_blob, -1, 0x80)),
         _negative(
             "wrong-version",
@@ -276,11 +346,11 @@ def build_kms_ciphertext() -> dict[str, Any]:
         _negative("truncated-one-byte", "The last byte removed.", uni, uni_blob[:-1]),
         _negative(
             "truncated-below-overhead",
-            "The first 78 bytes: one short of the shortest valid blob.",
+            "The first 110 bytes: one short of the shortest valid blob.",
             one,
-            one_blob[:78],
+            one_blob[:110],
         ),
-        _negative("truncated-header-only", "The 63-byte header alone.", one, one_blob[:63]),
+        _negative("truncated-header-only", "The 95-byte header alone.", one, one_blob[:95]),
         _negative("empty-blob", "No bytes at all.", one, b""),
         _negative("extended-one-byte", "A zero byte appended.", one, one_blob + b"\x00"),
         _negative(
@@ -336,13 +406,16 @@ def build_kms_ciphertext() -> dict[str, Any]:
         "random_source": RANDOM_SOURCE_TEXT,
         "plaintext_generators": {"sha256-counter": EXPAND_TEXT},
         "fields": {
-            "key": "the key material: a 32-byte AES-256 key",
+            "key": "the key material: 32 bytes, the HKDF input keying material",
             "key_id": "the KMS key's UUID, 16 bytes",
             "material_id": "the material id, 32 bytes",
             "context": "the encryption context, a string-to-string map",
             "context_encoding": "encode_context(context), docs/formats/encryption-context.md",
-            "random": "the 12 bytes the AEAD drew: the nonce",
-            "aad": "the associated data: blob[0:63] || context_encoding",
+            "random": "the 44 bytes drawn, in order: the 32-byte derivation nonce, then the 12-byte GCM nonce",
+            "derivation_nonce": "the derivation nonce: random[0:32], blob[51:83]",
+            "nonce": "the GCM nonce: random[32:44], blob[83:95]",
+            "blob_key": 'K_b = HKDF-SHA256(ikm = key, salt = derivation_nonce, info = "keyhold kms-blob v1", L = 32)',
+            "aad": "the associated data: blob[0:95] || context_encoding",
             "blob": "the expected blob; if valid is false, bytes that key and context must not decrypt",
         },
         "vectors": positives + negatives,

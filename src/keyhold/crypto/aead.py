@@ -2,7 +2,8 @@
 
 Callers pass plaintext and associated data; this module draws a fresh random 96-bit nonce for every seal and
 returns ``nonce || ciphertext || tag``. Random 96-bit nonces keep the collision probability below 2^-32 for up
-to 2^32 messages under one key (NIST SP 800-38D, 8.3), which is why KMS key material is rotatable.
+to 2^32 messages under one key (NIST SP 800-38D, 8.3). Uses that could pass that bound under one key (KMS
+ciphertexts) derive a fresh key per message instead (see kms_blob.py).
 """
 
 from cryptography.exceptions import InvalidTag

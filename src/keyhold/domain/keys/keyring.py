@@ -9,7 +9,7 @@ import os
 import uuid
 from collections.abc import Callable
 
-from keyhold.crypto.aead import Aes256Gcm
+from keyhold.crypto import kms_blob
 from keyhold.crypto.keywrap import RootKey
 from keyhold.crypto.rand import RandomSource
 from keyhold.domain.cache import Cache
@@ -55,7 +55,7 @@ class Keyring:
         self.random = random
         self._root_key = root_key
         self._keys: Cache[str, Key] = Cache()
-        self._ciphers: Cache[str, tuple[str, Aes256Gcm]] = Cache()
+        self._ciphers: Cache[str, tuple[str, kms_blob.MaterialKey]] = Cache()
         self._aliases: Cache[tuple[str, str, str], Alias] = Cache()
 
     def invalidate(self) -> None:
@@ -182,14 +182,14 @@ class Keyring:
             rotation_type=rotation_type,
         )
 
-    def cipher(self, key: Key, material_id: str) -> Aes256Gcm:
-        """The AEAD for one of ``key``'s materials; InvalidCiphertext if the material is not the key's."""
+    def cipher(self, key: Key, material_id: str) -> kms_blob.MaterialKey:
+        """The unwrapped key for one of ``key``'s materials; InvalidCiphertext if the material is not the key's."""
         entry = self._ciphers.get(material_id, self._load_cipher)
         if entry is None or entry[0] != key.key_id:
             raise InvalidCiphertextError("")
         return entry[1]
 
-    def _load_cipher(self, material_id: str) -> tuple[str, Aes256Gcm] | None:
+    def _load_cipher(self, material_id: str) -> tuple[str, kms_blob.MaterialKey] | None:
         material = self.repo.get_material(material_id)
         if material is None:
             return None
@@ -197,7 +197,7 @@ class Keyring:
         if key is None:
             return None
         secret = self._root_key.unwrap(material.wrapped, MATERIAL_PURPOSE, key.arn.encode(), material_id.encode())
-        return material.key_id, Aes256Gcm(secret, random=self.random)
+        return material.key_id, kms_blob.MaterialKey(secret, random=self.random)
 
     def new_key_id(self) -> str:
         return str(uuid.UUID(bytes=self.random(16), version=4))
