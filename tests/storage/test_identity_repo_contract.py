@@ -2,7 +2,6 @@
 and the "identity" change counter that successful writes bump (and failed ones leave alone)."""
 
 import os
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -15,20 +14,13 @@ from keyhold.domain.identity.ports import (
     PutPolicyOutcome,
     UserRecord,
 )
-from keyhold.storage.sql.db import open_engine, read_generations
+from keyhold.storage.sql.db import read_generations
 from keyhold.storage.sql.identity import SqlIdentityRepo
 
 ACCOUNT = "000000000000"
 OTHER_ACCOUNT = "111111111111"
 T0 = 1_700_000_000.0
 POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}'
-
-
-@pytest.fixture
-def engine(sql_url: str) -> Iterator[Engine]:
-    engine = open_engine(sql_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -33,13 +33,6 @@ T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-def engine(sql_url: str) -> Iterator[Engine]:
-    engine = open_engine(sql_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def repo(engine: Engine) -> SqlKeyRepo:
     return SqlKeyRepo(engine)
 
