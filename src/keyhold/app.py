@@ -9,6 +9,7 @@ from keyhold import datadir
 from keyhold.config import Settings
 from keyhold.crypto.keywrap import RootKey
 from keyhold.domain.identity.model import DEFAULT_ACCOUNT_ID
+from keyhold.domain.identity.policies import UserPolicies
 from keyhold.domain.identity.service import IdentityService
 from keyhold.domain.keys.service import KmsService
 from keyhold.protocols.asgi import Adapter, KeyholdApp
@@ -82,10 +83,13 @@ def bootstrap(settings: Settings) -> Bootstrap:
 def open_runtime(settings: Settings) -> Runtime:
     root_key = datadir.load_root_key(settings.data_dir, settings.root_key_b64)
     engine = open_engine(settings.db_url)
-    identity = IdentityService(SqlIdentityRepo(engine), root_key)
-    kms = KmsService(SqlKeyRepo(engine), root_key)
+    identity_repo = SqlIdentityRepo(engine)
+    identity = IdentityService(identity_repo, root_key)
+    user_policies = UserPolicies(identity_repo)
+    kms = KmsService(SqlKeyRepo(engine), root_key, identity_policies=user_policies.documents)
     changes = ChangeFeed(engine)
     changes.subscribe("identity", identity.invalidate)
+    changes.subscribe("identity", user_policies.invalidate)
     changes.subscribe("kms", kms.invalidate)
     return Runtime(settings, engine, identity, kms, changes)
 

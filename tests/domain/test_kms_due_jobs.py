@@ -2,6 +2,7 @@
 scheduled deletions (purged on read and by run_due_jobs) and automatic rotations (customer keys on their
 period, AWS managed keys yearly; never while disabled)."""
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -259,7 +260,9 @@ def test_aws_managed_keys_rotate_every_year(kms: KmsService, ctx: RequestContext
         365,
         T0 + 365 * DAY,
     )
-    blob = kms.crypto.encrypt(ctx, "alias/aws/s3", b"managed", CONTEXT).ciphertext
+    # An AWS managed key's policy lets the account use it only through its service (kms:ViaService).
+    via_s3 = dataclasses.replace(ctx, via_service=f"s3.{REGION}.amazonaws.com")
+    blob = kms.crypto.encrypt(via_s3, "alias/aws/s3", b"managed", CONTEXT).ciphertext
 
     clock.advance(364 * DAY)
     assert kms.run_due_jobs() == (0, 0)
@@ -272,4 +275,4 @@ def test_aws_managed_keys_rotate_every_year(kms: KmsService, ctx: RequestContext
     assert rotated.next_rotation_at == T0 + 730 * DAY
     entries, _ = kms.rotation.list(ctx, managed.key_id, False, None, 100)
     assert [(e.material.rotation_type, e.current) for e in entries] == [(RotationType.AUTOMATIC, True)]
-    assert kms.crypto.decrypt(ctx, blob, CONTEXT).plaintext == b"managed"
+    assert kms.crypto.decrypt(via_s3, blob, CONTEXT).plaintext == b"managed"

@@ -13,6 +13,8 @@ class RequestContext:
     source_ip: str = ""
     user_agent: str = ""
     secure: bool = False
+    via_service: str | None = None  # "s3.us-east-1.amazonaws.com" when a Keyhold service calls KMS for the caller
+    via_service_principal: str | None = None  # "s3.amazonaws.com" when that service acts as its own principal
 
     @property
     def account_id(self) -> str:

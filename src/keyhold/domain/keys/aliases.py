@@ -1,6 +1,7 @@
 """Aliases: friendly names (alias/...) that point at keys in one account and region."""
 
 from keyhold.domain.context import RequestContext
+from keyhold.domain.keys.authz import Authorizer
 from keyhold.domain.keys.errors import AlreadyExists, InvalidAliasName, NotFound, ValidationFailed
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.model import Alias, Key, alias_arn
@@ -10,8 +11,9 @@ RESERVED_PREFIX = "alias/aws/"
 
 
 class Aliases:
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, authz: Authorizer) -> None:
         self._keyring = keyring
+        self._authz = authz
 
     def create(self, ctx: RequestContext, alias_name: str, target_ref: str) -> None:
         _check_name(alias_name)
@@ -39,13 +41,16 @@ class Aliases:
 
     def delete(self, ctx: RequestContext, alias_name: str) -> None:
         _check_name(alias_name)
-        self._existing(ctx, alias_name)
+        alias = self._existing(ctx, alias_name)
+        target = self._keyring.get(alias.target_key_id)
+        self._authz.check(ctx, target, "DeleteAlias")
         self._keyring.repo.delete_alias(ctx.account_id, ctx.region, alias_name)
         self._keyring.invalidate()
 
     def list(
         self, ctx: RequestContext, key_ref: str | None, marker: str | None, limit: int
     ) -> tuple[list[Alias], str | None]:
+        self._authz.check(ctx, None, "ListAliases")
         key_id = None
         if key_ref is not None:
             if key_ref.startswith("alias/") or ":alias/" in key_ref:
@@ -65,7 +70,7 @@ class Aliases:
         if target_ref.startswith("alias/") or ":alias/" in target_ref:
             raise ValidationFailed("Aliases must refer to keys. Not aliases")
         key = self._keyring.resolve(ctx, target_ref)
-        self._keyring.require_customer_managed(ctx, key, action)
+        self._authz.check(ctx, key, action)
         self._keyring.require_not_pending_deletion(key)
         return key
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from keyhold.crypto import kms_blob
 from keyhold.crypto.encoding import encode_context
 from keyhold.crypto.errors import InvalidCiphertext
+from keyhold.domain.auth.conditions import ContextValue
 from keyhold.domain.context import RequestContext
+from keyhold.domain.keys.authz import Authorizer, request_alias
 from keyhold.domain.keys.errors import (
     AccessDenied,
     DryRunSucceeded,
@@ -43,8 +45,9 @@ class Opened:
 
 
 class CryptoOps:
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, authz: Authorizer) -> None:
         self._keyring = keyring
+        self._authz = authz
 
     def encrypt(
         self,
@@ -56,7 +59,7 @@ class CryptoOps:
         *,
         dry_run: bool = False,
     ) -> Sealed:
-        key = self._usable_key(ctx, key_ref, algorithm, "Encrypt")
+        key = self._usable_key(ctx, key_ref, algorithm, "Encrypt", context)
         if dry_run:
             raise DryRunSucceeded(DRY_RUN_MESSAGE)
         return self._seal(key, plaintext, context)
@@ -68,9 +71,11 @@ class CryptoOps:
         number_of_bytes: int,
         context: Mapping[str, str],
         *,
+        operation: str = "GenerateDataKey",
         dry_run: bool = False,
     ) -> tuple[bytes, Sealed]:
-        key = self._usable_key(ctx, key_ref, None, "GenerateDataKey")
+        """``operation`` is GenerateDataKey or GenerateDataKeyWithoutPlaintext (they are authorized apart)."""
+        key = self._usable_key(ctx, key_ref, None, operation, context)
         if dry_run:
             raise DryRunSucceeded(DRY_RUN_MESSAGE)
         plaintext = self._keyring.random(number_of_bytes)
@@ -84,8 +89,10 @@ class CryptoOps:
         key_ref: str | None = None,
         algorithm: str | None = None,
         *,
+        operation: str = "Decrypt",
         dry_run: bool = False,
     ) -> Opened:
+        """``operation`` is Decrypt, or ReEncryptFrom when ReEncrypt decrypts its source."""
         try:
             header = kms_blob.read_header(blob)
         except InvalidCiphertext as exc:
@@ -96,7 +103,8 @@ class CryptoOps:
         key = self._keyring.get(blob_key_id)
         if key is None or key.account_id != ctx.account_id or key.region != ctx.region:
             raise AccessDenied(FOREIGN_CIPHERTEXT)
-        self._check_usable(key, algorithm, "Decrypt")
+        self._authorize(ctx, key, operation, key_ref, algorithm, context)
+        self._check_usable(key, algorithm, operation)
         if dry_run:
             raise DryRunSucceeded(DRY_RUN_MESSAGE)
         material_id = header.material_id.hex()
@@ -121,19 +129,47 @@ class CryptoOps:
         dry_run: bool = False,
     ) -> tuple[Opened, Sealed]:
         """Decrypt and encrypt again inside KMS; the plaintext never leaves."""
-        destination = self._usable_key(ctx, destination_key_ref, destination_algorithm, "ReEncrypt")
-        opened = self.decrypt(ctx, blob, source_context, source_key_ref, source_algorithm, dry_run=dry_run)
+        destination = self._usable_key(
+            ctx, destination_key_ref, destination_algorithm, "ReEncryptTo", destination_context
+        )
+        opened = self.decrypt(
+            ctx, blob, source_context, source_key_ref, source_algorithm, operation="ReEncryptFrom", dry_run=dry_run
+        )
         return opened, self._seal(destination, opened.plaintext, destination_context)
 
-    def generate_random(self, number_of_bytes: int) -> bytes:
+    def generate_random(self, ctx: RequestContext, number_of_bytes: int) -> bytes:
+        self._authz.check(ctx, None, "GenerateRandom")
         return self._keyring.random(number_of_bytes)
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
-    def _usable_key(self, ctx: RequestContext, key_ref: str, algorithm: str | None, operation: str) -> Key:
+    def _usable_key(
+        self,
+        ctx: RequestContext,
+        key_ref: str,
+        algorithm: str | None,
+        operation: str,
+        context: Mapping[str, str],
+    ) -> Key:
         key = self._keyring.resolve(ctx, key_ref)
+        self._authorize(ctx, key, operation, key_ref, algorithm, context)
         self._check_usable(key, algorithm, operation)
         return key
+
+    def _authorize(
+        self,
+        ctx: RequestContext,
+        key: Key,
+        operation: str,
+        key_ref: str | None,
+        algorithm: str | None,
+        context: Mapping[str, str],
+    ) -> None:
+        facts: dict[str, ContextValue] = {"kms:EncryptionAlgorithm": algorithm or SYMMETRIC_DEFAULT}
+        alias = request_alias(key_ref) if key_ref is not None else None
+        if alias is not None:
+            facts["kms:RequestAlias"] = alias
+        self._authz.check(ctx, key, operation, facts, encryption_context=context)
 
     def _check_usable(self, key: Key, algorithm: str | None, operation: str) -> None:
         self._keyring.require_enabled(key)

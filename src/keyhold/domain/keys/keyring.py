@@ -15,7 +15,6 @@ from keyhold.crypto.rand import RandomSource
 from keyhold.domain.cache import Cache
 from keyhold.domain.context import RequestContext
 from keyhold.domain.keys.errors import (
-    AccessDenied,
     DisabledKey,
     InvalidCiphertextError,
     InvalidKeyState,
@@ -151,15 +150,6 @@ class Keyring:
         if key.state is KeyState.DISABLED:
             raise DisabledKey(f"{key.arn} is disabled.")
         raise InvalidKeyState(f"{key.arn} is {_state_phrase(key.state)}.")
-
-    @staticmethod
-    def require_customer_managed(ctx: RequestContext, key: Key, action: str) -> None:
-        """AWS managed keys' fixed policy allows no management; AWS answers AccessDenied, and so do we."""
-        if key.key_manager is KeyManager.AWS:
-            raise AccessDenied(
-                f"User: {ctx.principal.arn} is not authorized to perform: kms:{action} on resource: {key.arn} "
-                f"because no resource-based policy allows the kms:{action} action"
-            )
 
     @staticmethod
     def require_not_pending_deletion(key: Key) -> None:

@@ -10,7 +10,9 @@ The key-state machine (AWS's key-state.md):
 
 from collections.abc import Mapping
 
+from keyhold.domain.auth.conditions import ContextValue
 from keyhold.domain.context import RequestContext
+from keyhold.domain.keys.authz import Authorizer
 from keyhold.domain.keys.errors import InvalidKeyState, Unsupported, ValidationFailed
 from keyhold.domain.keys.keyring import Keyring, deletion_due
 from keyhold.domain.keys.model import (
@@ -24,7 +26,7 @@ from keyhold.domain.keys.model import (
     default_key_policy,
 )
 from keyhold.domain.keys.paging import decode_marker, page
-from keyhold.domain.keys.policies import check_policy_document
+from keyhold.domain.keys.policies import check_lockout, check_policy_document
 from keyhold.domain.keys.tags import check_tags
 
 MIN_PENDING_WINDOW_DAYS = 7
@@ -32,8 +34,9 @@ MAX_PENDING_WINDOW_DAYS = 30
 
 
 class Lifecycle:
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, authz: Authorizer) -> None:
         self._keyring = keyring
+        self._authz = authz
 
     def create_key(
         self,
@@ -46,9 +49,22 @@ class Lifecycle:
         policy: str | None = None,
         tags: Mapping[str, str] | None = None,
         multi_region: bool = False,
+        bypass_lockout_check: bool = False,
     ) -> Key:
         key_spec = key_spec or SYMMETRIC_DEFAULT
         usage = KeyUsage(key_usage) if key_usage else KeyUsage.ENCRYPT_DECRYPT
+        self._authz.check(
+            ctx,
+            None,
+            "CreateKey",
+            {
+                "kms:KeySpec": key_spec,
+                "kms:KeyUsage": usage.value,
+                "kms:KeyOrigin": origin or ORIGIN_AWS_KMS,
+                "kms:MultiRegion": multi_region,
+                "kms:BypassPolicyLockoutSafetyCheck": bypass_lockout_check,
+            },
+        )
         if key_spec != SYMMETRIC_DEFAULT:
             raise Unsupported(f"KeySpec {key_spec} is not supported by Keyhold yet; use SYMMETRIC_DEFAULT.")
         if usage is not KeyUsage.ENCRYPT_DECRYPT:
@@ -57,8 +73,6 @@ class Lifecycle:
             raise Unsupported(f"Origin {origin} is not supported by Keyhold yet; use AWS_KMS.")
         if multi_region:
             raise Unsupported("Multi-Region keys are not supported by Keyhold.")
-        if policy is not None:
-            check_policy_document(policy)
         tags = dict(tags or {})
         check_tags(tags)
         keyring = self._keyring
@@ -82,15 +96,20 @@ class Lifecycle:
             policy=policy if policy is not None else default_key_policy(ctx.account_id),
             current_material_id="",
         )
+        if policy is not None:
+            check_policy_document(policy)
+            if not bypass_lockout_check:
+                check_lockout(self._authz, ctx, key)
         material = keyring.new_material(key, 0, None)
         key = key.with_changes(current_material_id=material.material_id)
         keyring.repo.insert_key(key, material, tags, None)
         return key
 
     def describe(self, ctx: RequestContext, key_ref: str) -> Key:
-        return self._keyring.resolve(ctx, key_ref)
+        return self._authorized(ctx, key_ref, "DescribeKey")
 
     def list_keys(self, ctx: RequestContext, marker: str | None, limit: int) -> tuple[list[Key], str | None]:
+        self._authz.check(ctx, None, "ListKeys")
         after = decode_marker(marker)
         keys = self._keyring.repo.list_keys(ctx.account_id, ctx.region, after, limit + 1)
         due = [key for key in keys if self._keyring.get(key.key_id) is None]  # purge keys whose time has come
@@ -98,13 +117,13 @@ class Lifecycle:
         return page(keys, limit, lambda key: key.key_id)
 
     def enable(self, ctx: RequestContext, key_ref: str) -> None:
-        key = self._managed_by_customer(ctx, key_ref, "EnableKey")
+        key = self._authorized(ctx, key_ref, "EnableKey")
         self._keyring.require_not_pending_deletion(key)
         if key.state is not KeyState.ENABLED:
             self._save(key.with_changes(state=KeyState.ENABLED))
 
     def disable(self, ctx: RequestContext, key_ref: str) -> None:
-        key = self._managed_by_customer(ctx, key_ref, "DisableKey")
+        key = self._authorized(ctx, key_ref, "DisableKey")
         self._keyring.require_not_pending_deletion(key)
         if key.state is not KeyState.DISABLED:
             self._save(key.with_changes(state=KeyState.DISABLED))
@@ -117,7 +136,9 @@ class Lifecycle:
                 f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "
                 f"constraint: Member must have value {bound}"
             )
-        key = self._managed_by_customer(ctx, key_ref, "ScheduleKeyDeletion")
+        key = self._authorized(
+            ctx, key_ref, "ScheduleKeyDeletion", {"kms:ScheduleKeyDeletionPendingWindowInDays": days}
+        )
         self._keyring.require_not_pending_deletion(key)
         key = key.with_changes(
             state=KeyState.PENDING_DELETION,
@@ -128,7 +149,7 @@ class Lifecycle:
         return key
 
     def cancel_deletion(self, ctx: RequestContext, key_ref: str) -> Key:
-        key = self._managed_by_customer(ctx, key_ref, "CancelKeyDeletion")
+        key = self._authorized(ctx, key_ref, "CancelKeyDeletion")
         if key.state is not KeyState.PENDING_DELETION:
             raise InvalidKeyState(f"{key.arn} is not pending deletion.")
         key = key.with_changes(state=KeyState.DISABLED, deletion_date=None, pending_window_days=None)
@@ -136,7 +157,7 @@ class Lifecycle:
         return key
 
     def update_description(self, ctx: RequestContext, key_ref: str, description: str) -> None:
-        key = self._managed_by_customer(ctx, key_ref, "UpdateKeyDescription")
+        key = self._authorized(ctx, key_ref, "UpdateKeyDescription")
         self._save(key.with_changes(description=description))
 
     def purge_due(self) -> int:
@@ -152,9 +173,13 @@ class Lifecycle:
             keyring.invalidate()
         return count
 
-    def _managed_by_customer(self, ctx: RequestContext, key_ref: str, action: str) -> Key:
+    def _authorized(
+        self, ctx: RequestContext, key_ref: str, action: str, facts: Mapping[str, ContextValue] | None = None
+    ) -> Key:
+        """The key, once the caller is authorized for ``action`` on it (AWS managed keys' policies refuse
+        every management action)."""
         key = self._keyring.resolve(ctx, key_ref)
-        self._keyring.require_customer_managed(ctx, key, action)
+        self._authz.check(ctx, key, action, facts)
         return key
 
     def _save(self, key: Key) -> None:

@@ -138,3 +138,39 @@ class Page:
 
     items: list[object]
     next_marker: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Permission for a grantee principal to use one key for some operations, under optional constraints."""
+
+    grant_id: str  # 64 hex characters
+    key_id: str
+    name: str | None
+    grantee_principal: str
+    retiring_principal: str | None
+    issuing_account: str  # arn:aws:iam::<account>:root
+    operations: tuple[str, ...]
+    context_subset: tuple[tuple[str, str], ...] | None  # EncryptionContextSubset, sorted pairs
+    context_equals: tuple[tuple[str, str], ...] | None  # EncryptionContextEquals, sorted pairs
+    created_at: float
+
+    def same_terms(self, other: "Grant") -> bool:
+        """Equal in everything CreateGrant's Name makes idempotent (all but id and time)."""
+        return (
+            self.key_id,
+            self.name,
+            self.grantee_principal,
+            self.retiring_principal,
+            tuple(sorted(self.operations)),
+            self.context_subset,
+            self.context_equals,
+        ) == (
+            other.key_id,
+            other.name,
+            other.grantee_principal,
+            other.retiring_principal,
+            tuple(sorted(other.operations)),
+            other.context_subset,
+            other.context_equals,
+        )

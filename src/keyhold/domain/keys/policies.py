@@ -1,59 +1,64 @@
 """Key policies: stored, returned and checked for shape now; evaluated by the policy engine (next issue)."""
 
-import json
-
+from keyhold.domain.auth.errors import MalformedPolicy
+from keyhold.domain.auth.policy import PolicyKind, parse_policy
 from keyhold.domain.context import RequestContext
-from keyhold.domain.keys.errors import MalformedPolicyDocument, NotFound
+from keyhold.domain.keys.authz import Authorizer
+from keyhold.domain.keys.errors import AccessDenied, MalformedPolicyDocument, NotFound
 from keyhold.domain.keys.keyring import Keyring
-from keyhold.domain.keys.model import DEFAULT_POLICY_NAME
+from keyhold.domain.keys.model import DEFAULT_POLICY_NAME, Key
 
 MAX_POLICY_BYTES = 32_768  # AWS's key policy document size quota
 
 
 def check_policy_document(policy: str) -> None:
-    """A key policy must be a JSON object with a non-empty Statement of objects, each with Effect."""
+    """A key policy must parse as a resource policy (Principal required) and fit AWS's size quota."""
     if len(policy.encode("utf-8")) > MAX_POLICY_BYTES:
         raise MalformedPolicyDocument("The key policy document exceeds the maximum size of 32768 bytes.")
     try:
-        document = json.loads(policy)
-    except ValueError as exc:
-        raise MalformedPolicyDocument("The key policy is not valid JSON.") from exc
-    if not isinstance(document, dict):
-        raise MalformedPolicyDocument("The key policy must be a JSON object.")
-    statements = document.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
-    if not isinstance(statements, list) or not statements:
-        raise MalformedPolicyDocument("The key policy must contain a Statement.")
-    for statement in statements:
-        if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
-            raise MalformedPolicyDocument("Each statement must be an object whose Effect is Allow or Deny.")
-        if not any(field in statement for field in ("Action", "NotAction")):
-            raise MalformedPolicyDocument("Each statement must name an Action or NotAction.")
-        if not any(field in statement for field in ("Principal", "NotPrincipal")):
-            raise MalformedPolicyDocument("Policy contains a statement with no principal.")
+        parse_policy(policy, PolicyKind.RESOURCE)
+    except MalformedPolicy as exc:
+        raise MalformedPolicyDocument(exc.message) from exc
+
+
+def check_lockout(authz: Authorizer, ctx: RequestContext, key: Key) -> None:
+    """The lockout safety check: the caller must still be able to PutKeyPolicy under the key's new policy."""
+    try:
+        authz.check(ctx, key, "PutKeyPolicy", key_policy=key.policy)
+    except AccessDenied as exc:
+        raise MalformedPolicyDocument(
+            "The new key policy will not allow you to update the key policy in the future."
+        ) from exc
 
 
 class Policies:
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, authz: Authorizer) -> None:
         self._keyring = keyring
+        self._authz = authz
 
     def get(self, ctx: RequestContext, key_ref: str, policy_name: str | None) -> str:
         key = self._keyring.resolve(ctx, key_ref)
+        self._authz.check(ctx, key, "GetKeyPolicy")
         _check_name(policy_name)
         return key.policy
 
-    def put(self, ctx: RequestContext, key_ref: str, policy_name: str | None, policy: str) -> None:
+    def put(
+        self, ctx: RequestContext, key_ref: str, policy_name: str | None, policy: str, *, bypass_lockout_check: bool
+    ) -> None:
         key = self._keyring.resolve(ctx, key_ref)
-        self._keyring.require_customer_managed(ctx, key, "PutKeyPolicy")
+        self._authz.check(ctx, key, "PutKeyPolicy", {"kms:BypassPolicyLockoutSafetyCheck": bypass_lockout_check})
         self._keyring.require_not_pending_deletion(key)
         _check_name(policy_name)
         check_policy_document(policy)
-        self._keyring.repo.update_key(key.with_changes(policy=policy))
+        updated = key.with_changes(policy=policy)
+        if not bypass_lockout_check:
+            check_lockout(self._authz, ctx, updated)
+        self._keyring.repo.update_key(updated)
         self._keyring.invalidate()
 
     def list_names(self, ctx: RequestContext, key_ref: str) -> list[str]:
-        self._keyring.resolve(ctx, key_ref)
+        key = self._keyring.resolve(ctx, key_ref)
+        self._authz.check(ctx, key, "ListKeyPolicies")
         return [DEFAULT_POLICY_NAME]
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from keyhold.domain.keys.model import Alias, Key, Material
+from keyhold.domain.keys.model import Alias, Grant, Key, Material
 
 
 class KeyRepo(Protocol):
@@ -58,3 +58,15 @@ class KeyRepo(Protocol):
     def put_tags(self, key_id: str, tags: Mapping[str, str]) -> None: ...
 
     def remove_tags(self, key_id: str, tag_keys: Sequence[str]) -> None: ...
+
+    def insert_grant(self, grant: Grant) -> None: ...
+
+    def get_grant(self, grant_id: str) -> Grant | None: ...
+
+    def list_grants(self, key_id: str) -> list[Grant]:
+        """Every grant on the key, ordered by grant id."""
+        ...
+
+    def list_retirable_grants(self, retiring_principal: str, after: str | None, limit: int) -> list[Grant]: ...
+
+    def delete_grant(self, grant_id: str) -> None: ...

@@ -4,12 +4,15 @@ Rotation appends a material version and makes it current; every older version st
 the version named in the ciphertext. The key id and ARN never change.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from keyhold.domain.auth.conditions import ContextValue
 from keyhold.domain.context import RequestContext
-from keyhold.domain.keys.errors import LimitExceeded
+from keyhold.domain.keys.authz import Authorizer
+from keyhold.domain.keys.errors import LimitExceeded, Unsupported
 from keyhold.domain.keys.keyring import Keyring
-from keyhold.domain.keys.model import DAY, Key, KeyState, Material, RotationType
+from keyhold.domain.keys.model import DAY, Key, KeyManager, KeyState, Material, RotationType
 from keyhold.domain.keys.paging import decode_marker, page
 
 DEFAULT_ROTATION_PERIOD_DAYS = 365
@@ -24,12 +27,13 @@ class RotationEntry:
 
 
 class Rotation:
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, authz: Authorizer) -> None:
         self._keyring = keyring
+        self._authz = authz
 
     def enable(self, ctx: RequestContext, key_ref: str, period_days: int | None) -> None:
-        key = self._rotatable(ctx, key_ref, "EnableKeyRotation")
         period = period_days or DEFAULT_ROTATION_PERIOD_DAYS
+        key = self._rotatable(ctx, key_ref, "EnableKeyRotation", {"kms:RotationPeriodInDays": period})
         self._save(
             key.with_changes(
                 rotation_enabled=True,
@@ -43,7 +47,9 @@ class Rotation:
         self._save(key.with_changes(rotation_enabled=False, next_rotation_at=None))
 
     def status(self, ctx: RequestContext, key_ref: str) -> Key:
-        return self._keyring.resolve(ctx, key_ref)
+        key = self._keyring.resolve(ctx, key_ref)
+        self._authz.check(ctx, key, "GetKeyRotationStatus")
+        return key
 
     def rotate_on_demand(self, ctx: RequestContext, key_ref: str) -> Key:
         key = self._rotatable(ctx, key_ref, "RotateKeyOnDemand")
@@ -56,6 +62,7 @@ class Rotation:
         self, ctx: RequestContext, key_ref: str, include_all: bool, marker: str | None, limit: int
     ) -> tuple[list[RotationEntry], str | None]:
         key = self._keyring.resolve(ctx, key_ref)
+        self._authz.check(ctx, key, "ListKeyRotations")
         after = decode_marker(marker)
         entries = [
             RotationEntry(key, material, material.material_id == key.current_material_id)
@@ -82,9 +89,13 @@ class Rotation:
                 count += 1
         return count
 
-    def _rotatable(self, ctx: RequestContext, key_ref: str, action: str) -> Key:
+    def _rotatable(
+        self, ctx: RequestContext, key_ref: str, action: str, facts: Mapping[str, ContextValue] | None = None
+    ) -> Key:
         key = self._keyring.resolve(ctx, key_ref)
-        self._keyring.require_customer_managed(ctx, key, action)
+        self._authz.check(ctx, key, action, facts)
+        if key.key_manager is KeyManager.AWS:
+            raise Unsupported(f"{action} is not supported on AWS managed keys; KMS rotates them every year.")
         self._keyring.require_enabled(key)
         return key
 

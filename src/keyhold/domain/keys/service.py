@@ -2,12 +2,15 @@
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from keyhold.crypto.keywrap import RootKey
 from keyhold.crypto.rand import RandomSource
+from keyhold.domain.identity.model import Principal
 from keyhold.domain.keys.aliases import Aliases
+from keyhold.domain.keys.authz import Authorizer
 from keyhold.domain.keys.cryptoops import CryptoOps
+from keyhold.domain.keys.grants import Grants
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.lifecycle import Lifecycle
 from keyhold.domain.keys.policies import Policies
@@ -24,18 +27,23 @@ class KmsService:
         *,
         clock: Callable[[], float] = time.time,
         random: RandomSource = os.urandom,
+        identity_policies: Callable[[Principal], Sequence[str]] = lambda _principal: (),
     ) -> None:
+        """``identity_policies`` gives the caller's IAM policy documents (none: only key policies decide)."""
         self.keyring = Keyring(repo, root_key, clock=clock, random=random)
-        self.keys = Lifecycle(self.keyring)
-        self.aliases = Aliases(self.keyring)
-        self.crypto = CryptoOps(self.keyring)
-        self.rotation = Rotation(self.keyring)
-        self.policies = Policies(self.keyring)
-        self.tags = Tags(self.keyring)
+        self.grants = Grants(self.keyring)
+        self.authz = Authorizer(self.grants.for_key, identity_policies, clock)
+        self.keys = Lifecycle(self.keyring, self.authz)
+        self.aliases = Aliases(self.keyring, self.authz)
+        self.crypto = CryptoOps(self.keyring, self.authz)
+        self.rotation = Rotation(self.keyring, self.authz)
+        self.policies = Policies(self.keyring, self.authz)
+        self.tags = Tags(self.keyring, self.authz)
 
     def invalidate(self) -> None:
-        """Another process changed KMS data: forget cached keys and materials."""
+        """Another process changed KMS data: forget cached keys, materials, aliases and grants."""
         self.keyring.invalidate()
+        self.grants.invalidate()
 
     def run_due_jobs(self) -> tuple[int, int]:
         """Deletions and automatic rotations whose time has come: (deleted, rotated)."""

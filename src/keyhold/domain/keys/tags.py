@@ -3,6 +3,7 @@
 from collections.abc import Mapping, Sequence
 
 from keyhold.domain.context import RequestContext
+from keyhold.domain.keys.authz import Authorizer
 from keyhold.domain.keys.errors import LimitExceeded, TagError
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.paging import decode_marker, page
@@ -19,12 +20,13 @@ def check_tags(tags: Mapping[str, str]) -> None:
 
 
 class Tags:
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, authz: Authorizer) -> None:
         self._keyring = keyring
+        self._authz = authz
 
     def tag(self, ctx: RequestContext, key_ref: str, tags: Mapping[str, str]) -> None:
         key = self._keyring.resolve(ctx, key_ref)
-        self._keyring.require_customer_managed(ctx, key, "TagResource")
+        self._authz.check(ctx, key, "TagResource")
         self._keyring.require_not_pending_deletion(key)
         merged = {**self._keyring.repo.get_tags(key.key_id), **tags}
         check_tags(merged)
@@ -32,7 +34,7 @@ class Tags:
 
     def untag(self, ctx: RequestContext, key_ref: str, tag_keys: Sequence[str]) -> None:
         key = self._keyring.resolve(ctx, key_ref)
-        self._keyring.require_customer_managed(ctx, key, "UntagResource")
+        self._authz.check(ctx, key, "UntagResource")
         self._keyring.require_not_pending_deletion(key)
         self._keyring.repo.remove_tags(key.key_id, tag_keys)
 
@@ -40,6 +42,7 @@ class Tags:
         self, ctx: RequestContext, key_ref: str, marker: str | None, limit: int
     ) -> tuple[list[tuple[str, str]], str | None]:
         key = self._keyring.resolve(ctx, key_ref)
+        self._authz.check(ctx, key, "ListResourceTags")
         after = decode_marker(marker)
         items = sorted(self._keyring.repo.get_tags(key.key_id).items())
         if after is not None:

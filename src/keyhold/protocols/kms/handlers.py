@@ -7,9 +7,10 @@ protocols/model_validation.py), calls the domain, and renders the result. No han
 from typing import Any
 
 from keyhold.domain.context import RequestContext
-from keyhold.domain.keys.errors import InvalidGrantToken, Unsupported, ValidationFailed
+from keyhold.domain.keys.cryptoops import DRY_RUN_MESSAGE
+from keyhold.domain.keys.errors import DryRunSucceeded, Unsupported, ValidationFailed
 from keyhold.domain.keys.service import KmsService
-from keyhold.protocols.kms.shapes import alias_entry, b64, epoch, key_metadata, paged, rotation_entry
+from keyhold.protocols.kms.shapes import alias_entry, b64, epoch, grant_entry, key_metadata, paged, rotation_entry
 
 Params = dict[str, Any]
 Body = dict[str, Any]
@@ -17,10 +18,10 @@ Body = dict[str, Any]
 DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 
 
-def refuse_unsupported_members(params: Params) -> None:
-    """Members of supported operations that Keyhold cannot honour are refused, never silently ignored."""
+def check_common_members(kms: KmsService, params: Params) -> None:
+    """Grant tokens must be ones Keyhold issued; members Keyhold cannot honour are refused, never ignored."""
     if params.get("GrantTokens"):
-        raise InvalidGrantToken("The grant token is not valid: Keyhold does not issue grants yet.")
+        kms.grants.check_tokens(params["GrantTokens"])
     if "Recipient" in params:
         raise Unsupported("Keyhold does not support Recipient (AWS Nitro Enclaves attestation).")
     for member in ("CustomKeyStoreId", "XksKeyId"):
@@ -50,6 +51,7 @@ def create_key(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
         policy=params.get("Policy"),
         tags=tags,
         multi_region=bool(params.get("MultiRegion")),
+        bypass_lockout_check=bool(params.get("BypassPolicyLockoutSafetyCheck")),
     )
     return {"KeyMetadata": key_metadata(key)}
 
@@ -205,7 +207,12 @@ def generate_data_key(kms: KmsService, ctx: RequestContext, params: Params) -> B
 
 def generate_data_key_without_plaintext(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
     _plaintext, sealed = kms.crypto.generate_data_key(
-        ctx, params["KeyId"], _data_key_size(params), _context(params), dry_run=bool(params.get("DryRun"))
+        ctx,
+        params["KeyId"],
+        _data_key_size(params),
+        _context(params),
+        operation="GenerateDataKeyWithoutPlaintext",
+        dry_run=bool(params.get("DryRun")),
     )
     return {
         "CiphertextBlob": b64(sealed.ciphertext),
@@ -221,7 +228,7 @@ def generate_random(kms: KmsService, ctx: RequestContext, params: Params) -> Bod
             "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: "
             "Member must not be null"
         )
-    return {"Plaintext": b64(kms.crypto.generate_random(int(count)))}
+    return {"Plaintext": b64(kms.crypto.generate_random(ctx, int(count)))}
 
 
 # -- rotation -----------------------------------------------------------------------------------------------------
@@ -281,9 +288,69 @@ def get_key_policy(kms: KmsService, ctx: RequestContext, params: Params) -> Body
 
 
 def put_key_policy(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
-    kms.policies.put(ctx, params["KeyId"], params.get("PolicyName"), params["Policy"])
+    kms.policies.put(
+        ctx,
+        params["KeyId"],
+        params.get("PolicyName"),
+        params["Policy"],
+        bypass_lockout_check=bool(params.get("BypassPolicyLockoutSafetyCheck")),
+    )
     return {}
 
 
 def list_key_policies(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
     return {"PolicyNames": kms.policies.list_names(ctx, params["KeyId"]), "Truncated": False}
+
+
+# -- grants -------------------------------------------------------------------------------------------------------
+
+
+def create_grant(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
+    if params.get("DryRun"):
+        kms.keys.describe(ctx, params["KeyId"])
+        raise DryRunSucceeded(DRY_RUN_MESSAGE)
+    grant_id, token = kms.grants.create(
+        ctx,
+        kms.authz,
+        params["KeyId"],
+        params["GranteePrincipal"],
+        params["Operations"],
+        retiring=params.get("RetiringPrincipal"),
+        constraints=params.get("Constraints"),
+        name=params.get("Name"),
+    )
+    return {"GrantToken": token, "GrantId": grant_id}
+
+
+def list_grants(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
+    grants, marker = kms.grants.list_grants(
+        ctx,
+        kms.authz,
+        params["KeyId"],
+        params.get("GrantId"),
+        params.get("GranteePrincipal"),
+        params.get("Marker"),
+        _limit(params, 50),
+    )
+    return paged("Grants", [grant_entry(grant, kms.keyring.get(grant.key_id)) for grant in grants], marker)
+
+
+def list_retirable_grants(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
+    grants, marker = kms.grants.list_retirable(
+        ctx, kms.authz, params["RetiringPrincipal"], params.get("Marker"), _limit(params, 50)
+    )
+    return paged("Grants", [grant_entry(grant, kms.keyring.get(grant.key_id)) for grant in grants], marker)
+
+
+def retire_grant(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
+    if params.get("DryRun"):
+        raise DryRunSucceeded(DRY_RUN_MESSAGE)
+    kms.grants.retire(ctx, params.get("GrantToken"), params.get("KeyId"), params.get("GrantId"))
+    return {}
+
+
+def revoke_grant(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
+    if params.get("DryRun"):
+        raise DryRunSucceeded(DRY_RUN_MESSAGE)
+    kms.grants.revoke(ctx, kms.authz, params["KeyId"], params["GrantId"])
+    return {}

@@ -57,6 +57,11 @@ OPERATIONS: dict[str, Handler] = {
     "GetKeyPolicy": handlers.get_key_policy,
     "PutKeyPolicy": handlers.put_key_policy,
     "ListKeyPolicies": handlers.list_key_policies,
+    "CreateGrant": handlers.create_grant,
+    "ListGrants": handlers.list_grants,
+    "ListRetirableGrants": handlers.list_retirable_grants,
+    "RetireGrant": handlers.retire_grant,
+    "RevokeGrant": handlers.revoke_grant,
 }
 
 
@@ -100,7 +105,7 @@ class KmsProtocol:
             secure=request.secure,
         )
         try:
-            handlers.refuse_unsupported_members(params)
+            handlers.check_common_members(self._kms, params)
             return awsjson.ok(rid, handler(self._kms, ctx, params))
         except ServiceError as exc:
             return awsjson.error(rid, code_for(exc), exc.message)

@@ -3,7 +3,7 @@
 import base64
 from typing import Any
 
-from keyhold.domain.keys.model import Alias, Key, KeyState
+from keyhold.domain.keys.model import Alias, Grant, Key, KeyState
 from keyhold.domain.keys.rotation import RotationEntry
 
 
@@ -67,3 +67,23 @@ def paged(items_name: str, items: list[Any], next_marker: str | None) -> dict[st
     if next_marker is not None:
         body["NextMarker"] = next_marker
     return body
+
+
+def grant_entry(grant: Grant, key: Key | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "KeyId": key.arn if key is not None else grant.key_id,
+        "GrantId": grant.grant_id,
+        "CreationDate": epoch(grant.created_at),
+        "GranteePrincipal": grant.grantee_principal,
+        "IssuingAccount": grant.issuing_account,
+        "Operations": list(grant.operations),
+    }
+    if grant.name is not None:
+        entry["Name"] = grant.name
+    if grant.retiring_principal is not None:
+        entry["RetiringPrincipal"] = grant.retiring_principal
+    if grant.context_subset is not None:
+        entry["Constraints"] = {"EncryptionContextSubset": dict(grant.context_subset)}
+    elif grant.context_equals is not None:
+        entry["Constraints"] = {"EncryptionContextEquals": dict(grant.context_equals)}
+    return entry

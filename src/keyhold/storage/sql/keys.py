@@ -5,9 +5,10 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import Connection, Engine, Row, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from keyhold.domain.keys.model import Alias, Key, KeyManager, KeyState, KeyUsage, Material, RotationType
+from keyhold.domain.keys.model import Alias, Grant, Key, KeyManager, KeyState, KeyUsage, Material, RotationType
 from keyhold.storage.sql.db import bump_generations
-from keyhold.storage.sql.schema import kms_aliases, kms_keys, kms_materials, kms_tags
+from keyhold.storage.sql.grants import grant_from_row, grant_row
+from keyhold.storage.sql.schema import kms_aliases, kms_grants, kms_keys, kms_materials, kms_tags
 
 _MUTABLE = (
     "description",
@@ -182,6 +183,7 @@ class SqlKeyRepo:
     def delete_key(self, key_id: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(delete(kms_aliases).where(kms_aliases.c.target_key_id == key_id))
+            conn.execute(delete(kms_grants).where(kms_grants.c.key_id == key_id))
             conn.execute(delete(kms_tags).where(kms_tags.c.key_id == key_id))
             conn.execute(delete(kms_materials).where(kms_materials.c.key_id == key_id))
             conn.execute(delete(kms_keys).where(kms_keys.c.key_id == key_id))
@@ -267,4 +269,34 @@ class SqlKeyRepo:
     def remove_tags(self, key_id: str, tag_keys: Sequence[str]) -> None:
         with self._engine.begin() as conn:
             conn.execute(delete(kms_tags).where(kms_tags.c.key_id == key_id, kms_tags.c.tag_key.in_(list(tag_keys))))
+            self._changed(conn)
+
+    def insert_grant(self, grant: Grant) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(insert(kms_grants).values(grant_row(grant)))
+            self._changed(conn)
+
+    def get_grant(self, grant_id: str) -> Grant | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(kms_grants).where(kms_grants.c.grant_id == grant_id)).first()
+        return grant_from_row(row) if row is not None else None
+
+    def list_grants(self, key_id: str) -> list[Grant]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(kms_grants).where(kms_grants.c.key_id == key_id).order_by(kms_grants.c.grant_id)
+            ).all()
+        return [grant_from_row(row) for row in rows]
+
+    def list_retirable_grants(self, retiring_principal: str, after: str | None, limit: int) -> list[Grant]:
+        query = select(kms_grants).where(kms_grants.c.retiring_principal == retiring_principal)
+        if after is not None:
+            query = query.where(kms_grants.c.grant_id > after)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(kms_grants.c.grant_id).limit(limit)).all()
+        return [grant_from_row(row) for row in rows]
+
+    def delete_grant(self, grant_id: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(kms_grants).where(kms_grants.c.grant_id == grant_id))
             self._changed(conn)

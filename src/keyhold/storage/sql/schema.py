@@ -135,3 +135,20 @@ kms_tags = Table(
     Column("tag_key", String(128), primary_key=True),
     Column("tag_value", String(256), nullable=False),
 )
+
+kms_grants = Table(
+    "kms_grants",
+    metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=True),
+    Column("grantee_principal", String(256), nullable=False),
+    Column("retiring_principal", String(256), nullable=True),
+    Column("issuing_account", String(256), nullable=False),
+    Column("operations", Text, nullable=False),  # JSON list
+    Column("context_subset", Text, nullable=True),  # JSON object
+    Column("context_equals", Text, nullable=True),  # JSON object
+    Column("created_at", Float, nullable=False),
+)
+Index("kms_grants_by_key", kms_grants.c.key_id, kms_grants.c.grant_id)
+Index("kms_grants_by_retiring", kms_grants.c.retiring_principal, kms_grants.c.grant_id)
