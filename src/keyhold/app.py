@@ -2,10 +2,12 @@
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
 
 from keyhold import datadir
+from keyhold.audit import AuditWriter, default_node_id, load_or_create_signing_key
 from keyhold.config import Settings
 from keyhold.crypto.keywrap import RootKey
 from keyhold.domain.identity.model import DEFAULT_ACCOUNT_ID
@@ -13,6 +15,7 @@ from keyhold.domain.identity.policies import UserPolicies
 from keyhold.domain.identity.service import IdentityService
 from keyhold.domain.keys.service import KmsService
 from keyhold.protocols.asgi import Adapter, KeyholdApp
+from keyhold.protocols.kms.audit import KmsAudit
 from keyhold.protocols.kms.router import KmsProtocol
 from keyhold.protocols.model_validation import OperationValidator
 from keyhold.protocols.query_adapters import iam_adapter, sts_adapter
@@ -42,8 +45,10 @@ class Runtime:
     identity: IdentityService
     kms: KmsService
     changes: ChangeFeed
+    audit: AuditWriter
 
     def close(self) -> None:
+        self.audit.close()
         self.changes.close()
         self.engine.dispose()
 
@@ -65,6 +70,8 @@ def bootstrap(settings: Settings) -> Bootstrap:
     """First-start work and start-up checks, done once in the parent process before workers start."""
     datadir.prepare(settings.data_dir)
     root_key = datadir.load_root_key(settings.data_dir, settings.root_key_b64)
+    audit_dir(settings).mkdir(mode=0o700, exist_ok=True)
+    load_or_create_signing_key(audit_dir(settings) / "signing-key.pem")  # once, before workers could race for it
     engine = open_engine(settings.db_url, pool_size=2)
     try:
         create_schema(engine)
@@ -80,7 +87,12 @@ def bootstrap(settings: Settings) -> Bootstrap:
     return Bootstrap(access_key_id, secret)
 
 
-def open_runtime(settings: Settings) -> Runtime:
+def audit_dir(settings: Settings) -> Path:
+    return settings.data_dir / "audit"
+
+
+def open_runtime(settings: Settings, node_suffix: str = "") -> Runtime:
+    """``node_suffix`` tells this process's audit stream apart from others of the same pid (the job thread)."""
     root_key = datadir.load_root_key(settings.data_dir, settings.root_key_b64)
     engine = open_engine(settings.db_url)
     identity_repo = SqlIdentityRepo(engine)
@@ -91,12 +103,15 @@ def open_runtime(settings: Settings) -> Runtime:
     changes.subscribe("identity", identity.invalidate)
     changes.subscribe("identity", user_policies.invalidate)
     changes.subscribe("kms", kms.invalidate)
-    return Runtime(settings, engine, identity, kms, changes)
+    audit = AuditWriter(
+        audit_dir(settings), node_id=default_node_id() + node_suffix, flush_interval=settings.audit_flush_interval
+    )
+    return Runtime(settings, engine, identity, kms, changes, audit)
 
 
 def build_app(runtime: Runtime) -> KeyholdApp:
     adapters: dict[str, Adapter] = {
-        "kms": KmsProtocol(runtime.kms, OperationValidator.for_service("kms")),
+        "kms": KmsProtocol(runtime.kms, OperationValidator.for_service("kms"), KmsAudit(runtime.audit.record)),
         "iam": iam_adapter(runtime.identity),
         "sts": sts_adapter(runtime.identity),
     }

@@ -6,6 +6,8 @@ import sys
 from collections.abc import Sequence
 
 from keyhold import __version__
+from keyhold.audit.cli import add_audit_commands
+from keyhold.audit.cli import run as run_audit
 from keyhold.config import add_serve_arguments, settings_from
 
 
@@ -15,7 +17,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="run the Keyhold server")
     add_serve_arguments(serve_parser, os.environ)
+    add_audit_commands(commands)
     args = parser.parse_args(argv)
+    if args.command == "audit":
+        return run_audit(args)
     if args.command == "serve":
         from keyhold.server import serve
 

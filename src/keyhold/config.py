@@ -19,6 +19,7 @@ class Settings:
     database_url: str | None = None  # None: SQLite file <data-dir>/keyhold.db
     workers: int = 1
     job_interval: float = 60.0  # seconds between runs of background jobs (deletions, rotations)
+    audit_flush_interval: float = 1.0  # seconds an audit record may wait in memory (the loss window on a crash)
     # Secrets given through the environment; never printed, never in repr().
     root_key_b64: str | None = field(default=None, repr=False)
     root_access_key_id: str | None = None
@@ -64,6 +65,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
         default=default("JOB_INTERVAL", "60"),
         help="seconds between background job runs (KEYHOLD_JOB_INTERVAL)",
     )
+    _add_audit_argument(parser, env)
+
+
+def _add_audit_argument(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    parser.add_argument(
+        "--audit-flush-interval",
+        type=float,
+        default=env.get("KEYHOLD_AUDIT_FLUSH_INTERVAL", "1"),
+        help="seconds audit records may wait in memory before they are written (KEYHOLD_AUDIT_FLUSH_INTERVAL)",
+    )
 
 
 def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +88,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None
         database_url=args.database_url or None,
         workers=int(args.workers),
         job_interval=float(args.job_interval),
+        audit_flush_interval=float(args.audit_flush_interval),
         root_key_b64=env.get("KEYHOLD_ROOT_KEY") or None,
         root_access_key_id=env.get("KEYHOLD_ROOT_ACCESS_KEY_ID") or None,
         root_secret_access_key=env.get("KEYHOLD_ROOT_SECRET_ACCESS_KEY") or None,

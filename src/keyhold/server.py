@@ -109,7 +109,7 @@ class _Jobs(threading.Thread):
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        runtime = app.open_runtime(self._settings)
+        runtime = app.open_runtime(self._settings, node_suffix="-jobs")
         try:
             while not self._stopping.wait(self._settings.job_interval):
                 try:
@@ -171,6 +171,7 @@ def serve(settings: Settings) -> int:
             _supervise(settings, sockets)
     finally:
         jobs.stop()
+        jobs.join(timeout=30)  # lets the job thread close its audit stream (final digest) before exit
         for sock in sockets:
             sock.close()
     print("Keyhold stopped.", flush=True)

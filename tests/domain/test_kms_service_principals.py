@@ -62,7 +62,7 @@ def test_the_ses_statement_from_aws_documentation(kms: KmsService, root: Request
     kms.crypto.encrypt(ses, key.key_id, b"mail", GOOD_CONTEXT)
 
     without_rule = {k: v for k, v in GOOD_CONTEXT.items() if k != "aws:ses:rule-name"}
-    with pytest.raises(AccessDenied, match="ses.amazonaws.com is not authorized to perform: kms:GenerateDataKey"):
+    with pytest.raises(AccessDenied, match=r"ses\.amazonaws\.com is not authorized to perform: kms:GenerateDataKey"):
         kms.crypto.generate_data_key(ses, key.key_id, 32, without_rule)
     with pytest.raises(AccessDenied):
         kms.crypto.encrypt(ses, key.key_id, b"mail", {**GOOD_CONTEXT, "aws:ses:source-account": "111111111111"})

@@ -20,7 +20,7 @@ from keyhold.domain.auth.policy import Decision, Effect, Policy, PolicyKind, Req
 from keyhold.domain.auth.policy import Principal as PolicyPrincipal
 from keyhold.domain.context import RequestContext
 from keyhold.domain.identity.model import Principal
-from keyhold.domain.keys.errors import AccessDenied
+from keyhold.domain.keys.errors import AccessDenied, KeyAccessDenied
 from keyhold.domain.keys.model import Grant, Key
 
 Facts = dict[str, ContextValue]
@@ -178,4 +178,5 @@ def _denied(ctx: RequestContext, action: str, resource: str, kind: str, *, expli
         if explicit
         else f"because no {kind} policy allows the kms:{action} action"
     )
-    return AccessDenied(f"User: {who} is not authorized to perform: kms:{action} on resource: {resource} {reason}")
+    message = f"User: {who} is not authorized to perform: kms:{action} on resource: {resource} {reason}"
+    return KeyAccessDenied(message, resource) if resource != "*" else AccessDenied(message)

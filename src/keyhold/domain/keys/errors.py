@@ -24,6 +24,7 @@ __all__ = [
     "InvalidKeyState",
     "InvalidKeyUsage",
     "InvalidMarker",
+    "KeyAccessDenied",
     "LimitExceeded",
     "MalformedPolicyDocument",
     "NotFound",
@@ -31,6 +32,14 @@ __all__ = [
     "Unsupported",
     "ValidationFailed",
 ]
+
+
+class KeyAccessDenied(AccessDenied):
+    """AccessDenied for one key; ``resource_arn`` lets the audit trail name the key of a denied request."""
+
+    def __init__(self, message: str, resource_arn: str) -> None:
+        super().__init__(message)
+        self.resource_arn = resource_arn
 
 
 class DisabledKey(InvalidState):

@@ -16,6 +16,8 @@ from keyhold.errors import ServiceError
 from keyhold.protocols import awsjson
 from keyhold.protocols.http import Request, Response
 from keyhold.protocols.kms import handlers
+from keyhold.protocols.kms.audit import KmsAudit
+from keyhold.protocols.kms.audit import now as audit_clock
 from keyhold.protocols.kms.errors import AUTH_ERROR_CODES, code_for
 from keyhold.protocols.model_validation import OperationValidator, SerializationError, ValidationError
 from keyhold.protocols.sigv4 import AuthFailure
@@ -74,9 +76,10 @@ INLINE_OPERATIONS = frozenset(
 class KmsProtocol:
     """AWS JSON 1.1 in, AWS JSON 1.1 out, for the KMS service."""
 
-    def __init__(self, kms: KmsService, validator: OperationValidator) -> None:
+    def __init__(self, kms: KmsService, validator: OperationValidator, audit: KmsAudit | None = None) -> None:
         self._kms = kms
         self._validator = validator
+        self._audit = audit
         self.unsupported = sorted(validator.operation_names - OPERATIONS.keys())
 
     def handle(self, request: Request, principal: Principal, region: str) -> Response:
@@ -88,14 +91,6 @@ class KmsProtocol:
             if operation in self._validator.operation_names:
                 return awsjson.error(rid, "UnsupportedOperationException", f"Keyhold does not support {operation}.")
             return awsjson.error(rid, "UnknownOperationException", "")
-        try:
-            body = json.loads(request.body) if request.body else {}
-            params = self._validator.validate(operation, body)
-        except (ValueError, SerializationError) as exc:
-            message = getattr(exc, "message", "") or "Start of structure or map found where not expected."
-            return awsjson.error(rid, "SerializationException", message)
-        except ValidationError as exc:
-            return awsjson.error(rid, "ValidationException", exc.message)
         ctx = RequestContext(
             principal=principal,
             region=region,
@@ -104,11 +99,39 @@ class KmsProtocol:
             user_agent=request.header("user-agent"),
             secure=request.secure,
         )
+        started = audit_clock()
+        params: dict[str, Any] = {}
+        try:
+            body = json.loads(request.body) if request.body else {}
+            params = self._validator.validate(operation, body)
+        except (ValueError, SerializationError) as exc:
+            message = getattr(exc, "message", "") or "Start of structure or map found where not expected."
+            return self._failed(ctx, operation, started, params, "SerializationException", message)
+        except ValidationError as exc:
+            return self._failed(ctx, operation, started, params, "ValidationException", exc.message)
         try:
             handlers.check_common_members(self._kms, params)
-            return awsjson.ok(rid, handler(self._kms, ctx, params))
+            result = handler(self._kms, ctx, params)
         except ServiceError as exc:
-            return awsjson.error(rid, code_for(exc), exc.message)
+            key_arn = getattr(exc, "resource_arn", None)
+            return self._failed(ctx, operation, started, params, code_for(exc), exc.message, key_arn)
+        if self._audit is not None:
+            self._audit.record(ctx, operation, started, params, result)
+        return awsjson.ok(rid, result)
+
+    def _failed(
+        self,
+        ctx: RequestContext,
+        operation: str,
+        started: float,
+        params: dict[str, Any],
+        code: str,
+        message: str,
+        key_arn: str | None = None,
+    ) -> Response:
+        if self._audit is not None:
+            self._audit.record(ctx, operation, started, params, None, (code, message), key_arn)
+        return awsjson.error(ctx.request_id, code, message)
 
     def auth_error(self, failure: AuthFailure, message: str, request: Request) -> Response:
         code, status = AUTH_ERROR_CODES[failure]

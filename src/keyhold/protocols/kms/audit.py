@@ -1,0 +1,74 @@
+"""KMS requests as CloudTrail records: what the router hands to the audit trail after every request."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from keyhold.audit import is_read_only, key_resource, kms_event, response_elements
+from keyhold.domain.context import RequestContext
+
+AuditSink = Callable[[dict[str, Any]], None]
+
+
+class KmsAudit:
+    """Builds one record per request (allowed, denied or invalid) and queues it; the writer does the I/O."""
+
+    def __init__(self, sink: AuditSink) -> None:
+        self._sink = sink
+
+    def record(
+        self,
+        ctx: RequestContext,
+        operation: str,
+        started: float,
+        params: dict[str, Any],
+        body: dict[str, Any] | None,
+        error: tuple[str, str] | None = None,
+        key_arn: str | None = None,
+    ) -> None:
+        p = ctx.principal
+        arn = key_arn or _key_arn(body) or _arn_param(params)
+        invoked_by = None
+        if ctx.via_service is not None and ctx.via_service_principal is None:
+            invoked_by = ctx.via_service.split(".", 1)[0] + ".amazonaws.com"
+        self._sink(
+            kms_event(
+                event_name=operation,
+                request_id=ctx.request_id,
+                event_time=started,
+                region=ctx.region,
+                source_ip=ctx.source_ip,
+                user_agent=ctx.user_agent,
+                principal_arn=p.arn,
+                account_id=p.account_id,
+                principal_id=p.user_id,
+                access_key_id=p.access_key_id,
+                is_root=p.is_root and ctx.via_service_principal is None,
+                request_parameters=params,
+                response_elements=response_elements(operation, body) if error is None else None,
+                resources=[key_resource(p.account_id, arn)] if arn else [],
+                error_code=error[0] if error else None,
+                error_message=error[1] if error else None,
+                read_only=is_read_only(operation),
+                invoked_by=invoked_by,
+            )
+        )
+
+
+def now() -> float:
+    return time.time()
+
+
+def _key_arn(body: dict[str, Any] | None) -> str | None:
+    if not body:
+        return None
+    metadata = body.get("KeyMetadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("Arn"), str):
+        return str(metadata["Arn"])
+    key_id = body.get("KeyId")
+    return key_id if isinstance(key_id, str) and key_id.startswith("arn:") else None
+
+
+def _arn_param(params: dict[str, Any]) -> str | None:
+    key_id = params.get("KeyId")
+    return key_id if isinstance(key_id, str) and key_id.startswith("arn:aws:kms:") and ":key/" in key_id else None
