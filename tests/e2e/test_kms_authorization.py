@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from support.kms import error_of, new_key, unique
+from support.kms import error_of, make_user, new_key, unique
 from support.server import KeyholdServer
 
 ACCOUNT = "000000000000"
@@ -15,18 +15,6 @@ ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 
 def user_arn(name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:user/{name}"
-
-
-def make_user(server: KeyholdServer, *policies: dict[str, Any]) -> tuple[str, Any]:
-    """A new IAM user with the given inline policies, and a KMS client signed with its own access key."""
-    iam = server.client("iam")
-    name = unique("user")
-    iam.create_user(UserName=name)
-    for index, policy in enumerate(policies):
-        iam.put_user_policy(UserName=name, PolicyName=f"p{index}", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    client = server.client("kms", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
-    return name, client
 
 
 def allow(actions: str | list[str], resource: str = "*", **extra: Any) -> dict[str, Any]:

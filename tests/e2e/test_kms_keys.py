@@ -78,7 +78,7 @@ def test_create_key_with_description_tags_and_policy(server: KeyholdServer) -> N
 def test_create_key_unsupported_key_spec(server: KeyholdServer) -> None:
     kms = server.client("kms")
     with pytest.raises(ClientError) as caught:
-        kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")
+        kms.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY")
     assert error_of(caught)[0] == "UnsupportedOperationException"
     with pytest.raises(ClientError) as caught:
         kms.create_key(KeySpec="NOT_A_SPEC")

@@ -1,6 +1,7 @@
 """Small helpers the KMS end-to-end tests share."""
 
 import datetime
+import json
 import uuid
 from typing import Any
 
@@ -34,3 +35,15 @@ def new_key(kms: Any, **kwargs: Any) -> dict[str, Any]:
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def make_user(server: KeyholdServer, *policies: dict[str, Any]) -> tuple[str, Any]:
+    """A new IAM user with the given inline policies, and a KMS client signed with its own access key."""
+    iam = server.client("iam")
+    name = unique("user")
+    iam.create_user(UserName=name)
+    for index, policy in enumerate(policies):
+        iam.put_user_policy(UserName=name, PolicyName=f"p{index}", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    client = server.client("kms", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    return name, client

@@ -1,13 +1,16 @@
-"""Symmetric cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom.
+"""Encryption operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateDataKeyPair
+(WithoutPlaintext), GenerateRandom.
 
-Every ciphertext is a kms_blob v1 under the key's current material; the encryption context is bound as AAD with
-the canonical encoding, so Decrypt must present exactly the same pairs (in any order).
+With a symmetric key every ciphertext is a kms_blob v1 under the key's current material; the encryption context is
+bound as AAD with the canonical encoding, so Decrypt must present exactly the same pairs (in any order). With an
+RSA key (KeyUsage ENCRYPT_DECRYPT) the ciphertext is raw RSAES-OAEP, as AWS returns it: Decrypt then needs the
+KeyId and the EncryptionAlgorithm, and no encryption context is accepted.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from keyhold.crypto import kms_blob
+from keyhold.crypto import asymmetric, kms_blob
 from keyhold.crypto.encoding import encode_context
 from keyhold.crypto.errors import InvalidCiphertext
 from keyhold.domain.auth.conditions import ContextValue
@@ -18,10 +21,12 @@ from keyhold.domain.keys.errors import (
     DryRunSucceeded,
     IncorrectKey,
     InvalidCiphertextError,
-    InvalidKeyUsage,
+    Unsupported,
+    ValidationFailed,
 )
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.model import SYMMETRIC_DEFAULT, Key, KeyUsage, key_id_from_bytes, key_id_to_bytes
+from keyhold.domain.keys.specs import encryption_algorithms, incompatible_algorithm, is_symmetric, require_usage
 
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 FOREIGN_CIPHERTEXT = (
@@ -30,11 +35,15 @@ FOREIGN_CIPHERTEXT = (
 )
 
 
+ASYMMETRIC_CONTEXT = "EncryptionContext is not supported for asymmetric KMS keys."
+
+
 @dataclass(frozen=True, slots=True)
 class Sealed:
     ciphertext: bytes
     key: Key
-    material_id: str
+    material_id: str  # "" for RSA ciphertexts (AWS reports KeyMaterialId for symmetric keys only)
+    algorithm: str = SYMMETRIC_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,14 @@ class Opened:
     plaintext: bytes
     key: Key
     material_id: str
+    algorithm: str = SYMMETRIC_DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class DataKeyPair:
+    private_key: bytes  # PKCS#8 DER
+    public_key: bytes  # SubjectPublicKeyInfo DER
+    sealed: Sealed  # the private key under the symmetric KMS key
 
 
 class CryptoOps:
@@ -62,7 +79,7 @@ class CryptoOps:
         key = self._usable_key(ctx, key_ref, algorithm, "Encrypt", context)
         if dry_run:
             raise DryRunSucceeded(DRY_RUN_MESSAGE)
-        return self._seal(key, plaintext, context)
+        return self._seal_any(key, plaintext, context, algorithm)
 
     def generate_data_key(
         self,
@@ -93,6 +110,10 @@ class CryptoOps:
         dry_run: bool = False,
     ) -> Opened:
         """``operation`` is Decrypt, or ReEncryptFrom when ReEncrypt decrypts its source."""
+        if key_ref is not None:
+            named = self._keyring.resolve(ctx, key_ref)
+            if not is_symmetric(named):
+                return self._rsa_decrypt(ctx, named, key_ref, blob, context, algorithm, operation, dry_run=dry_run)
         try:
             header = kms_blob.read_header(blob)
         except InvalidCiphertext as exc:
@@ -135,7 +156,26 @@ class CryptoOps:
         opened = self.decrypt(
             ctx, blob, source_context, source_key_ref, source_algorithm, operation="ReEncryptFrom", dry_run=dry_run
         )
-        return opened, self._seal(destination, opened.plaintext, destination_context)
+        return opened, self._seal_any(destination, opened.plaintext, destination_context, destination_algorithm)
+
+    def generate_data_key_pair(
+        self,
+        ctx: RequestContext,
+        key_ref: str,
+        key_pair_spec: str,
+        context: Mapping[str, str],
+        *,
+        operation: str = "GenerateDataKeyPair",
+        dry_run: bool = False,
+    ) -> DataKeyPair:
+        """A fresh key pair whose private key comes back sealed under the symmetric key ``key_ref``."""
+        key = self._usable_key(ctx, key_ref, None, operation, context, {"kms:DataKeyPairSpec": key_pair_spec})
+        if key_pair_spec in asymmetric.UNSUPPORTED_KEY_SPECS:
+            raise Unsupported(f"KeyPairSpec {key_pair_spec} is not supported by Keyhold.")
+        if dry_run:
+            raise DryRunSucceeded(DRY_RUN_MESSAGE)
+        private = asymmetric.generate_private_key(key_pair_spec)
+        return DataKeyPair(private, asymmetric.public_key_der(private), self._seal(key, private, context))
 
     def generate_random(self, ctx: RequestContext, number_of_bytes: int) -> bytes:
         self._authz.check(ctx, None, "GenerateRandom")
@@ -150,10 +190,11 @@ class CryptoOps:
         algorithm: str | None,
         operation: str,
         context: Mapping[str, str],
+        extra_facts: Mapping[str, ContextValue] | None = None,
     ) -> Key:
         key = self._keyring.resolve(ctx, key_ref)
-        self._authorize(ctx, key, operation, key_ref, algorithm, context)
-        self._check_usable(key, algorithm, operation)
+        self._authorize(ctx, key, operation, key_ref, algorithm, context, extra_facts)
+        self._check_usable(key, algorithm, operation, context)
         return key
 
     def _authorize(
@@ -164,21 +205,62 @@ class CryptoOps:
         key_ref: str | None,
         algorithm: str | None,
         context: Mapping[str, str],
+        extra_facts: Mapping[str, ContextValue] | None = None,
     ) -> None:
-        facts: dict[str, ContextValue] = {"kms:EncryptionAlgorithm": algorithm or SYMMETRIC_DEFAULT}
+        facts: dict[str, ContextValue] = {
+            "kms:EncryptionAlgorithm": algorithm or SYMMETRIC_DEFAULT,
+            **(extra_facts or {}),
+        }
         alias = request_alias(key_ref) if key_ref is not None else None
         if alias is not None:
             facts["kms:RequestAlias"] = alias
         self._authz.check(ctx, key, operation, facts, encryption_context=context)
 
-    def _check_usable(self, key: Key, algorithm: str | None, operation: str) -> None:
+    def _check_usable(
+        self, key: Key, algorithm: str | None, operation: str, context: Mapping[str, str] | None = None
+    ) -> None:
         self._keyring.require_enabled(key)
-        if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
-            raise InvalidKeyUsage(f"{key.arn} key usage is {key.key_usage.value} which is not valid for {operation}.")
-        if algorithm is not None and algorithm != SYMMETRIC_DEFAULT:
-            raise InvalidKeyUsage(
-                f"The encryption algorithm {algorithm} is not compatible with the key spec {key.key_spec} of {key.arn}."
+        require_usage(key, KeyUsage.ENCRYPT_DECRYPT, operation)
+        if (algorithm or SYMMETRIC_DEFAULT) not in encryption_algorithms(key):
+            raise incompatible_algorithm(key, algorithm or SYMMETRIC_DEFAULT)
+        if context and not is_symmetric(key):
+            raise ValidationFailed(ASYMMETRIC_CONTEXT)
+
+    def _seal_any(self, key: Key, plaintext: bytes, context: Mapping[str, str], algorithm: str | None) -> Sealed:
+        if is_symmetric(key):
+            return self._seal(key, plaintext, context)
+        algorithm = algorithm or SYMMETRIC_DEFAULT
+        limit = asymmetric.max_plaintext(key.key_spec, algorithm)
+        if len(plaintext) > limit:
+            raise ValidationFailed(
+                f"Algorithm {algorithm} and key spec {key.key_spec} cannot encrypt data larger than {limit} bytes."
             )
+        ciphertext = asymmetric.encrypt(self._keyring.public_key(key), key.key_spec, algorithm, plaintext)
+        return Sealed(ciphertext=ciphertext, key=key, material_id="", algorithm=algorithm)
+
+    def _rsa_decrypt(
+        self,
+        ctx: RequestContext,
+        key: Key,
+        key_ref: str,
+        ciphertext: bytes,
+        context: Mapping[str, str],
+        algorithm: str | None,
+        operation: str,
+        *,
+        dry_run: bool,
+    ) -> Opened:
+        """Decrypt a raw RSAES-OAEP ciphertext with the RSA key the request named."""
+        self._authorize(ctx, key, operation, key_ref, algorithm, context)
+        self._check_usable(key, algorithm, operation, context)
+        if dry_run:
+            raise DryRunSucceeded(DRY_RUN_MESSAGE)
+        algorithm = algorithm or SYMMETRIC_DEFAULT
+        try:
+            plaintext = asymmetric.decrypt(self._keyring.secret(key), key.key_spec, algorithm, ciphertext)
+        except InvalidCiphertext as exc:
+            raise InvalidCiphertextError("") from exc
+        return Opened(plaintext=plaintext, key=key, material_id="", algorithm=algorithm)
 
     def _seal(self, key: Key, plaintext: bytes, context: Mapping[str, str]) -> Sealed:
         material_id = key.current_material_id

@@ -23,7 +23,9 @@ __all__ = [
     "InvalidGrantToken",
     "InvalidKeyState",
     "InvalidKeyUsage",
+    "InvalidMac",
     "InvalidMarker",
+    "InvalidSignature",
     "KeyAccessDenied",
     "LimitExceeded",
     "MalformedPolicyDocument",
@@ -60,6 +62,14 @@ class InvalidCiphertextError(InvalidInput):
 
 class InvalidKeyUsage(InvalidInput):
     """The key's usage or spec does not allow the operation or algorithm."""
+
+
+class InvalidSignature(InvalidInput):
+    """Verify: the signature does not verify (AWS: KMSInvalidSignatureException)."""
+
+
+class InvalidMac(InvalidInput):
+    """VerifyMac: the MAC does not verify (AWS: KMSInvalidMacException)."""
 
 
 class InvalidAliasName(InvalidInput):

@@ -14,13 +14,11 @@ from keyhold.domain.context import RequestContext
 from keyhold.domain.keys.authz import CONTEXT_OPERATIONS, Authorizer
 from keyhold.domain.keys.errors import AccessDenied, InvalidGrantToken, NotFound, ValidationFailed
 from keyhold.domain.keys.keyring import Keyring
-from keyhold.domain.keys.model import Grant, Key, KeyUsage
+from keyhold.domain.keys.model import Grant, Key
 from keyhold.domain.keys.paging import decode_marker, page
+from keyhold.domain.keys.specs import GRANT_OPERATIONS, grant_operations, is_symmetric
 
-SYMMETRIC_GRANT_OPERATIONS = frozenset(
-    {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo",
-     "CreateGrant", "RetireGrant", "DescribeKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
-)  # fmt: skip
+SYMMETRIC_GRANT_OPERATIONS = GRANT_OPERATIONS["SYMMETRIC"]
 _TOKEN_VERSION = 1
 
 
@@ -163,10 +161,16 @@ def _check_principal(principal: str, member: str) -> None:
 
 
 def _check_operations(key: Key, operations: Sequence[str]) -> None:
-    if key.key_usage is KeyUsage.ENCRYPT_DECRYPT:
-        wrong = [operation for operation in operations if operation not in SYMMETRIC_GRANT_OPERATIONS]
-        if wrong:
-            raise ValidationFailed(f"Grant operations {', '.join(wrong)} are not valid for a symmetric encryption key.")
+    """Only the operations a key of this kind supports (AWS: grant operations per key type)."""
+    allowed = grant_operations(key)
+    wrong = [operation for operation in operations if operation not in allowed]
+    if wrong:
+        kind = (
+            "a symmetric encryption key"
+            if is_symmetric(key)
+            else f"a {key.key_spec} key with key usage {key.key_usage.value}"
+        )
+        raise ValidationFailed(f"Grant operations {', '.join(wrong)} are not valid for {kind}.")
 
 
 def _constraints(

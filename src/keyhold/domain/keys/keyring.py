@@ -9,7 +9,7 @@ import os
 import uuid
 from collections.abc import Callable
 
-from keyhold.crypto import kms_blob
+from keyhold.crypto import asymmetric, kms_blob, mac
 from keyhold.crypto.keywrap import RootKey
 from keyhold.crypto.rand import RandomSource
 from keyhold.domain.cache import Cache
@@ -55,11 +55,15 @@ class Keyring:
         self._root_key = root_key
         self._keys: Cache[str, Key] = Cache()
         self._ciphers: Cache[str, tuple[str, kms_blob.MaterialKey]] = Cache()
+        self._secrets: Cache[str, tuple[str, bytes]] = Cache()
+        self._public_keys: Cache[str, bytes] = Cache()
         self._aliases: Cache[tuple[str, str, str], Alias] = Cache()
 
     def invalidate(self) -> None:
         self._keys.invalidate()
         self._ciphers.invalidate()
+        self._secrets.invalidate()
+        self._public_keys.invalidate()
         self._aliases.invalidate()
 
     # -- finding keys -----------------------------------------------------------------------------------------
@@ -159,9 +163,13 @@ class Keyring:
     # -- key material -----------------------------------------------------------------------------------------
 
     def new_material(self, key: Key, seq: int, rotation_type: RotationType | None) -> Material:
-        """Fresh 256-bit material for ``key``, wrapped under the root key; the plaintext is not kept."""
+        """Fresh material for ``key``'s KeySpec, wrapped under the root key; the plaintext is not kept.
+
+        SYMMETRIC_DEFAULT: 32 random bytes. HMAC_*: the raw HMAC key. RSA and ECC specs: the PKCS#8 DER private
+        key (docs/formats/asymmetric-material.md).
+        """
         material_id = self.random(32).hex()
-        secret = self.random(32)
+        secret = self._new_secret(key.key_spec)
         wrapped = self._root_key.wrap(secret, MATERIAL_PURPOSE, key.arn.encode(), material_id.encode())
         return Material(
             material_id=material_id,
@@ -171,6 +179,39 @@ class Keyring:
             created_at=self.clock(),
             rotation_type=rotation_type,
         )
+
+    def _new_secret(self, key_spec: str) -> bytes:
+        if key_spec == SYMMETRIC_DEFAULT:
+            return self.random(32)
+        if key_spec in mac.HMAC_KEY_SPECS:
+            return mac.generate_hmac_key(key_spec, random=self.random)
+        return asymmetric.generate_private_key(key_spec)
+
+    def secret(self, key: Key) -> bytes:
+        """The unwrapped secret of an asymmetric or HMAC key's (only) material: PKCS#8 DER or the HMAC key."""
+        entry = self._secrets.get(key.current_material_id, self._load_secret)
+        if entry is None or entry[0] != key.key_id:
+            raise InvalidKeyState(f"{key.arn} has no usable key material.")
+        return entry[1]
+
+    def public_key(self, key: Key) -> bytes:
+        """The SubjectPublicKeyInfo DER of an asymmetric key (derived from its private key, then cached)."""
+        cached = self._public_keys.get(
+            key.current_material_id, lambda _mid: asymmetric.public_key_der(self.secret(key))
+        )
+        if cached is None:  # pragma: no cover - public_key_der never answers None
+            raise InvalidKeyState(f"{key.arn} has no usable key material.")
+        return cached
+
+    def _load_secret(self, material_id: str) -> tuple[str, bytes] | None:
+        material = self.repo.get_material(material_id)
+        if material is None:
+            return None
+        key = self.repo.get_key(material.key_id)
+        if key is None:
+            return None
+        secret = self._root_key.unwrap(material.wrapped, MATERIAL_PURPOSE, key.arn.encode(), material_id.encode())
+        return material.key_id, secret
 
     def cipher(self, key: Key, material_id: str) -> kms_blob.MaterialKey:
         """The unwrapped key for one of ``key``'s materials; InvalidCiphertext if the material is not the key's."""

@@ -27,6 +27,7 @@ from keyhold.domain.keys.model import (
 )
 from keyhold.domain.keys.paging import decode_marker, page
 from keyhold.domain.keys.policies import check_lockout, check_policy_document
+from keyhold.domain.keys.specs import check_spec_and_usage
 from keyhold.domain.keys.tags import check_tags
 
 MIN_PENDING_WINDOW_DAYS = 7
@@ -52,23 +53,20 @@ class Lifecycle:
         bypass_lockout_check: bool = False,
     ) -> Key:
         key_spec = key_spec or SYMMETRIC_DEFAULT
-        usage = KeyUsage(key_usage) if key_usage else KeyUsage.ENCRYPT_DECRYPT
+        requested_usage = key_usage or KeyUsage.ENCRYPT_DECRYPT.value
         self._authz.check(
             ctx,
             None,
             "CreateKey",
             {
                 "kms:KeySpec": key_spec,
-                "kms:KeyUsage": usage.value,
+                "kms:KeyUsage": requested_usage,
                 "kms:KeyOrigin": origin or ORIGIN_AWS_KMS,
                 "kms:MultiRegion": multi_region,
                 "kms:BypassPolicyLockoutSafetyCheck": bypass_lockout_check,
             },
         )
-        if key_spec != SYMMETRIC_DEFAULT:
-            raise Unsupported(f"KeySpec {key_spec} is not supported by Keyhold yet; use SYMMETRIC_DEFAULT.")
-        if usage is not KeyUsage.ENCRYPT_DECRYPT:
-            raise ValidationFailed(f"KeyUsage {usage.value} is not compatible with KeySpec {key_spec}")
+        usage = check_spec_and_usage(key_spec, key_usage)
         if origin not in (None, ORIGIN_AWS_KMS):
             raise Unsupported(f"Origin {origin} is not supported by Keyhold yet; use AWS_KMS.")
         if multi_region:

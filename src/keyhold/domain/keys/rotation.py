@@ -12,7 +12,7 @@ from keyhold.domain.context import RequestContext
 from keyhold.domain.keys.authz import Authorizer
 from keyhold.domain.keys.errors import LimitExceeded, Unsupported
 from keyhold.domain.keys.keyring import Keyring
-from keyhold.domain.keys.model import DAY, Key, KeyManager, KeyState, Material, RotationType
+from keyhold.domain.keys.model import DAY, SYMMETRIC_DEFAULT, Key, KeyManager, KeyState, Material, RotationType
 from keyhold.domain.keys.paging import decode_marker, page
 
 DEFAULT_ROTATION_PERIOD_DAYS = 365
@@ -96,6 +96,8 @@ class Rotation:
         self._authz.check(ctx, key, action, facts)
         if key.key_manager is KeyManager.AWS:
             raise Unsupported(f"{action} is not supported on AWS managed keys; KMS rotates them every year.")
+        if key.key_spec != SYMMETRIC_DEFAULT:
+            raise Unsupported(f"{key.arn} key spec is {key.key_spec} which is not valid for this operation.")
         self._keyring.require_enabled(key)
         return key
 

@@ -8,11 +8,13 @@ from keyhold.crypto.keywrap import RootKey
 from keyhold.crypto.rand import RandomSource
 from keyhold.domain.identity.model import Principal
 from keyhold.domain.keys.aliases import Aliases
+from keyhold.domain.keys.asymmetric_ops import AsymmetricOps
 from keyhold.domain.keys.authz import Authorizer
 from keyhold.domain.keys.cryptoops import CryptoOps
 from keyhold.domain.keys.grants import Grants
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.lifecycle import Lifecycle
+from keyhold.domain.keys.mac_ops import MacOps
 from keyhold.domain.keys.policies import Policies
 from keyhold.domain.keys.ports import KeyRepo
 from keyhold.domain.keys.rotation import Rotation
@@ -36,6 +38,8 @@ class KmsService:
         self.keys = Lifecycle(self.keyring, self.authz)
         self.aliases = Aliases(self.keyring, self.authz)
         self.crypto = CryptoOps(self.keyring, self.authz)
+        self.asymmetric = AsymmetricOps(self.keyring, self.authz)
+        self.macs = MacOps(self.keyring, self.authz)
         self.rotation = Rotation(self.keyring, self.authz)
         self.policies = Policies(self.keyring, self.authz)
         self.tags = Tags(self.keyring, self.authz)

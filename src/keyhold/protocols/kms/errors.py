@@ -10,6 +10,8 @@ ERROR_CODES: dict[type[ServiceError], str] = {
     kms.IncorrectKey: "IncorrectKeyException",
     kms.InvalidCiphertextError: "InvalidCiphertextException",
     kms.InvalidKeyUsage: "InvalidKeyUsageException",
+    kms.InvalidSignature: "KMSInvalidSignatureException",
+    kms.InvalidMac: "KMSInvalidMacException",
     kms.InvalidAliasName: "InvalidAliasNameException",
     kms.InvalidMarker: "InvalidMarkerException",
     kms.InvalidGrantToken: "InvalidGrantTokenException",

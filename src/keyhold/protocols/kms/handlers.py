@@ -10,6 +10,16 @@ from keyhold.domain.context import RequestContext
 from keyhold.domain.keys.cryptoops import DRY_RUN_MESSAGE
 from keyhold.domain.keys.errors import DryRunSucceeded, Unsupported, ValidationFailed
 from keyhold.domain.keys.service import KmsService
+from keyhold.protocols.kms.handlers_asymmetric import derive_shared_secret as derive_shared_secret
+from keyhold.protocols.kms.handlers_asymmetric import generate_data_key_pair as generate_data_key_pair
+from keyhold.protocols.kms.handlers_asymmetric import (
+    generate_data_key_pair_without_plaintext as generate_data_key_pair_without_plaintext,
+)
+from keyhold.protocols.kms.handlers_asymmetric import generate_mac as generate_mac
+from keyhold.protocols.kms.handlers_asymmetric import get_public_key as get_public_key
+from keyhold.protocols.kms.handlers_asymmetric import sign as sign
+from keyhold.protocols.kms.handlers_asymmetric import verify as verify
+from keyhold.protocols.kms.handlers_asymmetric import verify_mac as verify_mac
 from keyhold.protocols.kms.shapes import alias_entry, b64, epoch, grant_entry, key_metadata, paged, rotation_entry
 
 Params = dict[str, Any]
@@ -132,7 +142,7 @@ def encrypt(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
     return {
         "CiphertextBlob": b64(sealed.ciphertext),
         "KeyId": sealed.key.arn,
-        "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        "EncryptionAlgorithm": sealed.algorithm,
     }
 
 
@@ -150,12 +160,14 @@ def decrypt(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
         params.get("EncryptionAlgorithm"),
         dry_run=bool(params.get("DryRun")),
     )
-    return {
+    body: Body = {
         "KeyId": opened.key.arn,
         "Plaintext": b64(opened.plaintext),
-        "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-        "KeyMaterialId": opened.material_id,
+        "EncryptionAlgorithm": opened.algorithm,
     }
+    if opened.material_id:
+        body["KeyMaterialId"] = opened.material_id
+    return body
 
 
 def re_encrypt(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
@@ -175,15 +187,18 @@ def re_encrypt(kms: KmsService, ctx: RequestContext, params: Params) -> Body:
         params.get("DestinationEncryptionAlgorithm"),
         dry_run=bool(params.get("DryRun")),
     )
-    return {
+    body: Body = {
         "CiphertextBlob": b64(sealed.ciphertext),
         "SourceKeyId": opened.key.arn,
         "KeyId": sealed.key.arn,
-        "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-        "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-        "SourceKeyMaterialId": opened.material_id,
-        "DestinationKeyMaterialId": sealed.material_id,
+        "SourceEncryptionAlgorithm": opened.algorithm,
+        "DestinationEncryptionAlgorithm": sealed.algorithm,
     }
+    if opened.material_id:
+        body["SourceKeyMaterialId"] = opened.material_id
+    if sealed.material_id:
+        body["DestinationKeyMaterialId"] = sealed.material_id
+    return body
 
 
 def _data_key_size(params: Params) -> int:

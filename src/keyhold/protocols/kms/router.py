@@ -64,6 +64,14 @@ OPERATIONS: dict[str, Handler] = {
     "ListRetirableGrants": handlers.list_retirable_grants,
     "RetireGrant": handlers.retire_grant,
     "RevokeGrant": handlers.revoke_grant,
+    "GetPublicKey": handlers.get_public_key,
+    "Sign": handlers.sign,
+    "Verify": handlers.verify,
+    "GenerateDataKeyPair": handlers.generate_data_key_pair,
+    "GenerateDataKeyPairWithoutPlaintext": handlers.generate_data_key_pair_without_plaintext,
+    "GenerateMac": handlers.generate_mac,
+    "VerifyMac": handlers.verify_mac,
+    "DeriveSharedSecret": handlers.derive_shared_secret,
 }
 
 

@@ -3,8 +3,10 @@
 import base64
 from typing import Any
 
+from keyhold.domain.keys import specs
 from keyhold.domain.keys.model import Alias, Grant, Key, KeyState
 from keyhold.domain.keys.rotation import RotationEntry
+from keyhold.domain.keys.specs import is_symmetric
 
 
 def b64(data: bytes) -> str:
@@ -29,15 +31,28 @@ def key_metadata(key: Key) -> dict[str, Any]:
         "KeyManager": key.key_manager.value,
         "CustomerMasterKeySpec": key.key_spec,
         "KeySpec": key.key_spec,
-        "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
         "MultiRegion": key.multi_region,
-        "CurrentKeyMaterialId": key.current_material_id,
     }
+    metadata.update(algorithm_members(key))
+    if is_symmetric(key):  # AWS reports key material ids for symmetric encryption keys only
+        metadata["CurrentKeyMaterialId"] = key.current_material_id
     if key.deletion_date is not None:
         metadata["DeletionDate"] = epoch(key.deletion_date)
     if key.pending_window_days is not None:
         metadata["PendingDeletionWindowInDays"] = key.pending_window_days
     return metadata
+
+
+def algorithm_members(key: Key) -> dict[str, list[str]]:
+    """EncryptionAlgorithms, SigningAlgorithms, MacAlgorithms or KeyAgreementAlgorithms: only the one the key's
+    usage makes relevant, as DescribeKey and GetPublicKey list them."""
+    members = {
+        "EncryptionAlgorithms": specs.encryption_algorithms(key),
+        "SigningAlgorithms": specs.signing_algorithms(key),
+        "MacAlgorithms": specs.mac_algorithms(key),
+        "KeyAgreementAlgorithms": specs.key_agreement_algorithms(key),
+    }
+    return {name: list(algorithms) for name, algorithms in members.items() if algorithms}
 
 
 def alias_entry(alias: Alias) -> dict[str, Any]:
