@@ -47,6 +47,7 @@ from botocore.credentials import Credentials
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 TARGET_RPS = 5000.0
+KEYHOLD_ACCOUNT = "000000000000"
 ALIAS = "alias/keyhold-bench"
 ENCRYPTION_CONTEXT = {"purpose": "benchmark", "tenant": "acme-42"}
 MARKER = "KEYHOLD_BENCH_RESULT "
@@ -211,9 +212,36 @@ class SignedRequest:
     body: str
 
 
-def create_key(target: Target) -> str:
+def conditioned_key_policy(account: str) -> str:
+    """A key policy whose use statement has conditions, as production policies do (issue 3's benchmark): the
+    account administers the key, and may use it only from the account and with the benchmark's context."""
+    root = {"AWS": f"arn:aws:iam::{account}:root"}
+    admin = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+             "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"]  # fmt: skip
+    tenant = ENCRYPTION_CONTEXT["tenant"]
+    statements = [
+        {"Sid": "Administer", "Effect": "Allow", "Principal": root, "Action": admin, "Resource": "*"},
+        {
+            "Sid": "UseWithinTheAccountForTheTenant",
+            "Effect": "Allow",
+            "Principal": root,
+            "Action": ["kms:GenerateDataKey*", "kms:Encrypt", "kms:Decrypt"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:CallerAccount": account, "kms:EncryptionContext:tenant": tenant},
+                "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(ENCRYPTION_CONTEXT)},
+            },
+        },
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def create_key(target: Target, key_policy: str = "default") -> str:
     kms = target.client("kms")
-    key_id: str = kms.create_key(Description="keyhold benchmark", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    options: dict[str, Any] = {"Description": "keyhold benchmark", "KeyUsage": "ENCRYPT_DECRYPT"}
+    if key_policy == "conditions" and target.name.startswith("Keyhold"):
+        options["Policy"] = conditioned_key_policy(KEYHOLD_ACCOUNT)
+    key_id: str = kms.create_key(**options)["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName=ALIAS, TargetKeyId=key_id)
     return key_id
 
@@ -655,6 +683,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=30.0,
         help="before each configuration, wait up to this many seconds for the machine to be idle (0: don't)",
     )
+    parser.add_argument(
+        "--key-policy",
+        choices=("default", "conditions"),
+        default="default",
+        help="Keyhold's benchmark key: AWS's default policy, or one whose use statement has conditions",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     args = parser.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -686,7 +720,7 @@ def bench_target(
     "alias" | "id") pair."""
     with server as target:
         print(f"{target.name} at {target.url}")
-        key_id = create_key(target)
+        key_id = create_key(target, args.key_policy)
         for kind in sorted({kind for _, kind in runs}):
             answer = check_signed_request(sign_generate_data_key(target, ALIAS if kind == "alias" else key_id))
             print(f"  key {key_id}; signed GenerateDataKey (KeyId = {kind}) answered by {answer['KeyId']}")
@@ -751,6 +785,7 @@ def main(argv: list[str] | None = None) -> int:
             "sweep": args.sweep,
             "wrk_threads": 1,
             "idle_wait_s": args.idle_wait,
+            "key_policy": args.key_policy,
             "request": {
                 "KeySpec": "AES_256",
                 "EncryptionContext": ENCRYPTION_CONTEXT,
