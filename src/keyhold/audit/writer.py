@@ -1,6 +1,7 @@
 """The audit trail writer: records are queued on the request path and written by a background thread.
 
-``record`` only appends to an in-memory queue (no I/O, no serialization, no blocking). Every ``flush_interval``
+``record`` serializes the record to JSON and appends the bytes to an in-memory queue (no I/O, no blocking;
+queuing bytes rather than dictionaries keeps the garbage collector's work small). Every ``flush_interval``
 seconds the writer's thread takes the whole queue and writes it as new, complete, gzip-compressed CloudTrail log
 files, one per account and region (more when a file would exceed ``max_records_per_file``), each written to a
 hidden temporary name, fsynced, linked into place and its directory fsynced. So at most ``flush_interval``
@@ -62,9 +63,9 @@ def _chain_of(event: dict[str, Any]) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class _Encoded:
+    chain: tuple[str, str]
     encoded: bytes
     event_time: str | None
-    event: dict[str, Any]
 
 
 class AuditWriter:
@@ -105,7 +106,7 @@ class AuditWriter:
             with _active_lock:
                 _active.discard(self._identity)
             raise
-        self._queue: list[dict[str, Any]] = []
+        self._queue: list[_Encoded] = []
         self._dropped: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()  # guards _queue, _dropped, _closed: held for an append only
         self._io_lock = threading.Lock()  # one writer of files at a time (the thread, flush, close)
@@ -123,11 +124,19 @@ class AuditWriter:
 
     def record(self, event: dict[str, Any]) -> None:
         """Queue one CloudTrail record. Never does I/O and never blocks on it; see the module note on overflow."""
+        chain = _chain_of(event)
+        try:
+            encoded = json.dumps(event, separators=(",", ":")).encode()
+        except (TypeError, ValueError):
+            log.error("audit: a %s record could not be serialized; dropped", event.get("eventName"))
+            encoded = b""
+        event_time = event.get("eventTime")
+        item = _Encoded(chain, encoded, event_time if isinstance(event_time, str) else None)
         with self._lock:
-            if not self._closed and len(self._queue) < self._max_queued:
-                self._queue.append(event)
+            if encoded and not self._closed and len(self._queue) < self._max_queued:
+                self._queue.append(item)
                 return
-            self._dropped[_chain_of(event)] += 1
+            self._dropped[chain] += 1
             self.dropped_total += 1
 
     def flush(self) -> None:
@@ -178,27 +187,15 @@ class AuditWriter:
             batch, self._queue = self._queue, []
         self._report_dropped()
         groups: dict[tuple[str, str], list[_Encoded]] = {}
-        for event in batch:
-            chain = _chain_of(event)
-            try:
-                encoded = json.dumps(event, separators=(",", ":")).encode()
-            except (TypeError, ValueError):
-                log.error("audit: a %s record could not be serialized; dropped", event.get("eventName"))
-                self._digests.note_dropped(*chain, 1)
-                with self._lock:
-                    self.dropped_total += 1
-                continue
-            event_time = event.get("eventTime")
-            groups.setdefault(chain, []).append(
-                _Encoded(encoded, event_time if isinstance(event_time, str) else None, event)
-            )
+        for item in batch:
+            groups.setdefault(item.chain, []).append(item)
         try:
             for chain, items in groups.items():
                 while items:
                     self._write_file(chain, items[: self._max_per_file])
                     del items[: self._max_per_file]
         except BaseException:
-            unwritten = [item.event for items in groups.values() for item in items]
+            unwritten = [item for items in groups.values() for item in items]
             with self._lock:  # back to the front of the queue, so a failed write loses nothing
                 self._queue[:0] = unwritten
             raise

@@ -43,6 +43,8 @@ class Authorizer:
         self._clock = clock
         self._parsed: dict[tuple[PolicyKind, str], Policy] = {}
         self._lock = threading.Lock()
+        self._time_second = -1
+        self._time_text = ""
 
     def invalidate(self) -> None:
         with self._lock:
@@ -120,14 +122,17 @@ class Authorizer:
         extra: Mapping[str, ContextValue] | None,
         encryption_context: Mapping[str, str] | None,
     ) -> Facts:
-        now = self._clock()
+        now = int(self._clock())
+        if now != self._time_second:  # one strftime a second, not one a request
+            self._time_second = now
+            self._time_text = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         facts: Facts = {
             "aws:principalarn": ctx.principal.arn,
             "aws:principalaccount": ctx.account_id,
             "aws:sourceaccount": ctx.account_id,
             "aws:securetransport": ctx.secure,
-            "aws:currenttime": datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "aws:epochtime": int(now),
+            "aws:currenttime": self._time_text,
+            "aws:epochtime": now,
             "aws:sourceip": ctx.source_ip,
             "aws:userid": ctx.principal.user_id,
             "kms:calleraccount": ctx.account_id,
