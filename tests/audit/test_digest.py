@@ -13,23 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 import keyhold.audit.writer as writer_module
 from keyhold.audit import AuditWriter, check_trail, key_resource, kms_event, public_key_pem
 from keyhold.audit.digest import signing_string
-
-START = 1714557600.0  # 2024-05-01T10:00:00Z
-HOUR = 3600.0
-ACCOUNT = "000000000000"
-
-
-class Clock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+from support.audit import ACCOUNT, HOUR, START, Clock
 
 
 def event(request_id: str, when: float) -> dict[str, Any]:

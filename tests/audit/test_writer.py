@@ -16,23 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import keyhold.audit.writer as writer_module
 from keyhold.audit import AuditWriter, check_trail, default_node_id, key_resource, kms_event, public_key_pem
 from keyhold.audit.digest import load_or_create_signing_key
+from support.audit import ACCOUNT, START, Clock
 
-START = 1714557600.0  # 2024-05-01T10:00:00Z
-ACCOUNT = "000000000000"
 LOG_NAME = re.compile(r"(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8}T\d{4}Z)_([A-Za-z0-9.-]+)_(\d{6,})\.json\.gz")
-
-
-class Clock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def event(name: str = "Encrypt", *, request_id: str = "r", region: str = "us-east-1", **params: Any) -> dict[str, Any]:
