@@ -11,31 +11,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 import keyhold.audit.writer as writer_module
-from keyhold.audit import AuditWriter, check_trail, key_resource, kms_event, public_key_pem
+from keyhold.audit import AuditWriter, check_trail, public_key_pem
 from keyhold.audit.digest import signing_string
-from support.audit import ACCOUNT, HOUR, START, Clock
+from support.audit import ACCOUNT, HOUR, START, Clock, root_event
 
 
 def event(request_id: str, when: float) -> dict[str, Any]:
-    return kms_event(
-        event_name="Decrypt",
-        request_id=request_id,
-        event_time=when,
-        region="us-east-1",
-        source_ip="127.0.0.1",
-        user_agent="test",
-        principal_arn=f"arn:aws:iam::{ACCOUNT}:root",
-        account_id=ACCOUNT,
-        principal_id=ACCOUNT,
-        access_key_id="AKIAEXAMPLE",
-        is_root=True,
-        request_parameters={"KeyId": "k"},
-        response_elements=None,
-        resources=[key_resource(ACCOUNT, f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k")],
-        error_code=None,
-        error_message=None,
-        read_only=True,
-    )
+    return root_event(request_id, when, "Decrypt")
 
 
 def digests(trail: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from keyhold.audit import AuditWriter, Problem, check_trail, key_resource, kms_event, public_key_pem, verify_trail
+from keyhold.audit import AuditWriter, Problem, check_trail, public_key_pem, verify_trail
 from keyhold.audit.digest import fingerprint, sign, signing_string
-from support.audit import ACCOUNT, HOUR, START, Clock
+from support.audit import ACCOUNT, HOUR, START, Clock, root_event
 
 
 @pytest.fixture(scope="module")
@@ -20,25 +20,7 @@ def other_key() -> rsa.RSAPrivateKey:
 
 
 def event(request_id: str, when: float) -> dict[str, Any]:
-    return kms_event(
-        event_name="GenerateDataKey",
-        request_id=request_id,
-        event_time=when,
-        region="us-east-1",
-        source_ip="127.0.0.1",
-        user_agent="test",
-        principal_arn=f"arn:aws:iam::{ACCOUNT}:root",
-        account_id=ACCOUNT,
-        principal_id=ACCOUNT,
-        access_key_id="AKIAEXAMPLE",
-        is_root=True,
-        request_parameters={"KeyId": "k", "KeySpec": "AES_256"},
-        response_elements=None,
-        resources=[key_resource(ACCOUNT, f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k")],
-        error_code=None,
-        error_message=None,
-        read_only=True,
-    )
+    return root_event(request_id, when, "GenerateDataKey", KeySpec="AES_256")
 
 
 @pytest.fixture
