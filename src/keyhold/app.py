@@ -11,9 +11,9 @@ from keyhold.audit import AuditWriter, default_node_id, load_or_create_signing_k
 from keyhold.config import Settings
 from keyhold.crypto.keywrap import RootKey
 from keyhold.domain.identity.model import DEFAULT_ACCOUNT_ID
-from keyhold.domain.identity.policies import UserPolicies
 from keyhold.domain.identity.service import IdentityService
 from keyhold.domain.keys.service import KmsService
+from keyhold.domain.keys.service_client import ServiceKmsClient
 from keyhold.protocols.asgi import Adapter, KeyholdApp
 from keyhold.protocols.kms.audit import KmsAudit
 from keyhold.protocols.kms.router import KmsProtocol
@@ -46,6 +46,10 @@ class Runtime:
     kms: KmsService
     changes: ChangeFeed
     audit: AuditWriter
+
+    def kms_client(self, service: str) -> ServiceKmsClient:
+        """The in-process KMS client a Keyhold service ("s3", "ses", "workmail") uses; its calls are audited."""
+        return ServiceKmsClient(self.kms, service, KmsAudit(self.audit.record))
 
     def close(self) -> None:
         self.audit.close()
@@ -97,11 +101,9 @@ def open_runtime(settings: Settings, node_suffix: str = "") -> Runtime:
     engine = open_engine(settings.db_url)
     identity_repo = SqlIdentityRepo(engine)
     identity = IdentityService(identity_repo, root_key)
-    user_policies = UserPolicies(identity_repo)
-    kms = KmsService(SqlKeyRepo(engine), root_key, identity_policies=user_policies.documents)
+    kms = KmsService(SqlKeyRepo(engine), root_key, identity_policies=identity.user_policies.documents)
     changes = ChangeFeed(engine)
     changes.subscribe("identity", identity.invalidate)
-    changes.subscribe("identity", user_policies.invalidate)
     changes.subscribe("kms", kms.invalidate)
     audit = AuditWriter(
         audit_dir(settings), node_id=default_node_id() + node_suffix, flush_interval=settings.audit_flush_interval
@@ -112,7 +114,7 @@ def open_runtime(settings: Settings, node_suffix: str = "") -> Runtime:
 def build_app(runtime: Runtime) -> KeyholdApp:
     adapters: dict[str, Adapter] = {
         "kms": KmsProtocol(runtime.kms, OperationValidator.for_service("kms"), KmsAudit(runtime.audit.record)),
-        "iam": iam_adapter(runtime.identity),
-        "sts": sts_adapter(runtime.identity),
+        "iam": iam_adapter(runtime.identity, runtime.audit.record),
+        "sts": sts_adapter(runtime.identity, runtime.audit.record),
     }
     return KeyholdApp(adapters, runtime.identity.credential, runtime.changes.poll)

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from keyhold.audit import AuditWriter, key_resource, kms_event
+from keyhold.audit import AuditWriter, api_event, key_resource
 from keyhold.audit.cli import add_audit_commands, run
 from keyhold.audit.digest import load_or_create_signing_key, public_key_pem
 
@@ -35,7 +35,7 @@ def call(*argv: str) -> tuple[int, str, str]:
 
 
 def event(name: str, when: float, context: dict[str, str], error: str | None = None) -> dict[str, Any]:
-    return kms_event(
+    return api_event(
         event_name=name,
         request_id=f"{name}-{when}",
         event_time=when,

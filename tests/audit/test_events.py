@@ -4,7 +4,7 @@ import re
 import uuid
 from typing import Any
 
-from keyhold.audit import is_read_only, key_resource, kms_event, redact, response_elements
+from keyhold.audit import api_event, is_read_only, key_resource, redact, response_elements
 from keyhold.audit.events import iso_time, parse_iso_time
 
 ACCOUNT = "111122223333"
@@ -32,7 +32,7 @@ def _event(**overrides: Any) -> dict[str, Any]:
         "read_only": True,
     }
     arguments.update(overrides)
-    return kms_event(**arguments)
+    return api_event(**arguments)
 
 
 def test_an_iam_user_s_call_is_a_cloudtrail_record() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from keyhold.audit import AuditWriter, key_resource, kms_event, search
+from keyhold.audit import AuditWriter, api_event, key_resource, search
 
 START = 1714557600.0  # 2024-05-01T10:00:00Z
 ACCOUNT = "111122223333"
@@ -29,7 +29,7 @@ def event(
     key: str | None,
     error: bool = False,
 ) -> dict[str, Any]:
-    return kms_event(
+    return api_event(
         event_name=name,
         request_id=request_id,
         event_time=when,

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import keyhold.audit.writer as writer_module
-from keyhold.audit import AuditWriter, check_trail, default_node_id, key_resource, kms_event, public_key_pem
+from keyhold.audit import AuditWriter, api_event, check_trail, default_node_id, key_resource, public_key_pem
 from keyhold.audit.digest import load_or_create_signing_key
 from support.audit import ACCOUNT, START, Clock
 
@@ -22,7 +22,7 @@ LOG_NAME = re.compile(r"(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8}T\d{4}Z)_([A-Za-z
 
 
 def event(name: str = "Encrypt", *, request_id: str = "r", region: str = "us-east-1", **params: Any) -> dict[str, Any]:
-    return kms_event(
+    return api_event(
         event_name=name,
         request_id=request_id,
         event_time=START,

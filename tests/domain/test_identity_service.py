@@ -17,7 +17,7 @@ from keyhold.crypto.keywrap import RootKey
 from keyhold.domain.identity.errors import DeleteConflict, MalformedPolicyDocument
 from keyhold.domain.identity.model import Principal
 from keyhold.domain.identity.service import IdentityService
-from keyhold.errors import AlreadyExists, InvalidInput, LimitExceeded, NotFound
+from keyhold.errors import AccessDenied, AlreadyExists, InvalidInput, LimitExceeded, NotFound
 from keyhold.storage.sql.db import create_schema, open_engine, read_generations
 from keyhold.storage.sql.identity import SqlIdentityRepo
 from keyhold.storage.sql.schema import access_keys, accounts, iam_users, user_policies
@@ -126,11 +126,66 @@ def test_get_user_without_a_name_is_the_caller(service: IdentityService, root: P
     assert (me.user_name, me.user_id, me.arn) == (None, ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root")
     service.create_user(root, "carol")
     created = service.create_access_key(root, "carol")
+    service.put_user_policy(root, "carol", "self", _allow("iam:GetUser", "arn:aws:iam::*:user/${aws:username}"))
     credential = service.credential(created.key.access_key_id)
     assert credential is not None
     assert service.get_user(credential.principal).user_name == "carol"
     with pytest.raises(NotFound, match=r"^The user with name nobody cannot be found\.$"):
         service.get_user(root, "nobody")
+
+
+def _allow(action: str, resource: str = "*") -> str:
+    return json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}]}
+    )
+
+
+def _user_principal(service: IdentityService, root: Principal, name: str) -> Principal:
+    service.create_user(root, name)
+    credential = service.credential(service.create_access_key(root, name).key.access_key_id)
+    assert credential is not None
+    return credential.principal
+
+
+def test_iam_users_need_an_identity_policy_for_every_iam_action(service: IdentityService, root: Principal) -> None:
+    dave = _user_principal(service, root, "dave")
+    denied = (
+        r"^User: arn:aws:iam::000000000000:user/dave is not authorized to perform: iam:{action} on resource: "
+        r"{resource} because no identity-based policy allows the iam:{action} action$"
+    )
+    calls: list[tuple[str, str, Callable[[], object]]] = [
+        ("CreateUser", "arn:aws:iam::000000000000:user/ops/erin", lambda: service.create_user(dave, "erin", "/ops/")),
+        ("GetUser", "arn:aws:iam::000000000000:user/dave", lambda: service.get_user(dave)),
+        ("ListUsers", r"\*", lambda: service.list_users(dave)),
+        ("CreateAccessKey", "arn:aws:iam::000000000000:user/dave", lambda: service.create_access_key(dave)),
+        ("ListAccessKeys", "arn:aws:iam::000000000000:user/dave", lambda: service.list_access_keys(dave)),
+        (
+            "PutUserPolicy",
+            "arn:aws:iam::000000000000:user/dave",
+            lambda: service.put_user_policy(dave, "dave", "p", POLICY),
+        ),
+        ("ListUserPolicies", "arn:aws:iam::000000000000:user/dave", lambda: service.list_user_policies(dave, "dave")),
+        ("DeleteUser", "arn:aws:iam::000000000000:user/nobody", lambda: service.delete_user(dave, "nobody")),
+    ]
+    for action, resource, call in calls:
+        with pytest.raises(AccessDenied, match=denied.format(action=action, resource=resource)):
+            call()
+    assert service.list_user_policies(root, "dave").items == []  # the denied PutUserPolicy changed nothing
+    # An Allow for its own access keys lets the user manage exactly those, and nobody else's.
+    own_keys = _allow("iam:*AccessKey*", "arn:aws:iam::000000000000:user/${aws:username}")
+    service.put_user_policy(root, "dave", "own-keys", own_keys)
+    assert len(service.list_access_keys(dave).items) == 1
+    service.create_user(root, "frank")
+    with pytest.raises(AccessDenied, match="iam:ListAccessKeys on resource: arn:aws:iam::000000000000:user/frank"):
+        service.list_access_keys(dave, "frank")
+    # An explicit Deny wins over an Allow.
+    deny = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "iam:CreateAccessKey", "Resource": "*"}]}
+    )
+    service.put_user_policy(root, "dave", "no-new-keys", deny)
+    with pytest.raises(AccessDenied, match=r"with an explicit deny in an identity-based policy$"):
+        service.create_access_key(dave)
+    assert service.list_users(root).items[0].user_name == "dave"  # the root is never subject to IAM policies
 
 
 def test_list_users_pages_and_filters_by_path(service: IdentityService, root: Principal) -> None:
@@ -205,6 +260,7 @@ def test_a_user_manages_its_own_keys_without_naming_itself(service: IdentityServ
     credential = service.credential(service.create_access_key(root, "gina").key.access_key_id)
     assert credential is not None
     gina = credential.principal
+    service.put_user_policy(root, "gina", "own-keys", _allow("iam:*AccessKey*", "arn:aws:iam::*:user/${aws:username}"))
     created = service.create_access_key(gina)
     assert created.key.user_name == "gina"
     assert len(service.list_access_keys(gina).items) == 2

@@ -55,7 +55,7 @@ def root() -> RequestContext:
 def test_the_ses_statement_from_aws_documentation(kms: KmsService, root: RequestContext) -> None:
     policy = json.dumps({"Version": "2012-10-17", "Statement": [ROOT_STATEMENT, SES_STATEMENT]})
     key = kms.keys.create_key(root, policy=policy)
-    ses = ServiceKmsClient("ses").as_service(ACCOUNT, REGION)
+    ses = ServiceKmsClient(kms, "ses").as_service(ACCOUNT, REGION)
 
     plaintext, sealed = kms.crypto.generate_data_key(ses, key.key_id, 32, GOOD_CONTEXT)
     assert kms.crypto.decrypt(root, sealed.ciphertext, GOOD_CONTEXT).plaintext == plaintext
@@ -72,16 +72,16 @@ def test_the_ses_statement_from_aws_documentation(kms: KmsService, root: Request
 
 def test_a_service_principal_is_not_the_account(kms: KmsService, root: RequestContext) -> None:
     key = kms.keys.create_key(root)  # the default policy names only the account root
-    ses = ServiceKmsClient("ses").as_service(ACCOUNT, REGION)
+    ses = ServiceKmsClient(kms, "ses").as_service(ACCOUNT, REGION)
     with pytest.raises(AccessDenied):
         kms.crypto.encrypt(ses, key.key_id, b"mail", GOOD_CONTEXT)
 
 
 def test_aws_managed_keys_work_only_via_their_service(kms: KmsService, root: RequestContext) -> None:
-    s3 = ServiceKmsClient("s3")
+    s3 = ServiceKmsClient(kms, "s3")
     sealed = kms.crypto.encrypt(s3.on_behalf_of(root), "alias/aws/s3", b"object", {"aws:s3:arn": "arn:aws:s3:::b/k"})
     assert kms.crypto.decrypt(s3.on_behalf_of(root), sealed.ciphertext, {"aws:s3:arn": "arn:aws:s3:::b/k"}).plaintext
     with pytest.raises(AccessDenied):  # directly, without going through S3
         kms.crypto.encrypt(root, "alias/aws/s3", b"object", {})
     with pytest.raises(AccessDenied):  # through another service
-        kms.crypto.encrypt(ServiceKmsClient("ses").on_behalf_of(root), "alias/aws/s3", b"object", {})
+        kms.crypto.encrypt(ServiceKmsClient(kms, "ses").on_behalf_of(root), "alias/aws/s3", b"object", {})

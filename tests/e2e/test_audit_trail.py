@@ -28,6 +28,9 @@ def records(data_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
+ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
 @pytest.fixture
 def audited(make_server: Any) -> tuple[KeyholdServer, dict[str, Any]]:
     """A server that served allowed and denied calls and then stopped (its trail flushed and digested)."""
@@ -47,8 +50,20 @@ def audited(make_server: Any) -> tuple[KeyholdServer, dict[str, Any]]:
     )
     with pytest.raises(ClientError):
         intruder.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+    intruder_iam = server.client(
+        "iam", aws_access_key_id=access["AccessKeyId"], aws_secret_access_key=access["SecretAccessKey"]
+    )
+    with pytest.raises(ClientError):
+        intruder_iam.put_user_policy(UserName="intruder", PolicyName="escalate", PolicyDocument=ADMIN_POLICY)
+    server.client("sts").get_caller_identity()
     assert server.stop() == 0
-    facts = {"key": key, "context": context, "data_key": data_key["Plaintext"], "secret": secret}
+    facts = {
+        "key": key,
+        "context": context,
+        "data_key": data_key["Plaintext"],
+        "secret": secret,
+        "access_key": access,
+    }
     return server, facts
 
 
@@ -67,9 +82,31 @@ def test_every_call_is_recorded_once_with_its_context(audited: tuple[KeyholdServ
     assert len({r["eventID"] for r in trail}) == len(trail)
 
 
+def test_iam_and_sts_calls_are_recorded(audited: tuple[KeyholdServer, dict[str, Any]]) -> None:
+    server, facts = audited
+    trail = records(server.data_dir)
+    iam = [r for r in trail if r["eventSource"] == "iam.amazonaws.com"]
+    assert [r["eventName"] for r in iam] == ["CreateUser", "CreateAccessKey", "PutUserPolicy"]
+    assert {r["awsRegion"] for r in iam} == {"us-east-1"}  # IAM is global: CloudTrail records it in us-east-1
+    create_user, create_key, escalate = iam
+    assert create_user["requestParameters"] == {"userName": "intruder"}
+    assert create_user["responseElements"]["user"]["userName"] == "intruder"
+    assert create_key["responseElements"]["accessKey"]["accessKeyId"] == facts["access_key"]["AccessKeyId"]
+    assert "secretAccessKey" not in create_key["responseElements"]["accessKey"]
+    assert escalate["errorCode"] == "AccessDenied"
+    assert escalate["userIdentity"]["userName"] == "intruder"
+    assert escalate["responseElements"] is None
+    assert escalate["readOnly"] is False
+    sts = [r for r in trail if r["eventSource"] == "sts.amazonaws.com"]
+    # one from the test harness waiting for the server to serve, one from the fixture
+    assert [(r["eventName"], r["readOnly"], r["userIdentity"]["type"]) for r in sts] == [
+        ("GetCallerIdentity", True, "Root")
+    ] * 2
+
+
 def test_no_secret_reaches_the_trail(audited: tuple[KeyholdServer, dict[str, Any]]) -> None:
     server, facts = audited
-    needles = [facts["secret"], facts["data_key"]]
+    needles = [facts["secret"], facts["data_key"], facts["access_key"]["SecretAccessKey"].encode()]
     needles += [base64.b64encode(n) for n in needles]
     for path in (server.data_dir / "audit").rglob("*"):
         if path.is_file() and path.name != "signing-key.pem":

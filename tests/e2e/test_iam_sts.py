@@ -159,8 +159,28 @@ def test_boto3_get_user_as_root_and_as_user(server: KeyholdServer) -> None:
     iam.create_user(UserName=name)
     key = iam.create_access_key(UserName=name)["AccessKey"]
     own = server.client("iam", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    with pytest.raises(ClientError) as caught:  # IAM users need a policy even to read themselves, as in IAM
+        own.get_user()
+    arn = f"arn:aws:iam::{server.account_id}:user/{name}"
+    reason = "because no identity-based policy allows the iam:GetUser action"
+    message = f"User: {arn} is not authorized to perform: iam:GetUser on resource: {arn} {reason}"
+    assert error_of(caught) == ("AccessDenied", 403, message)
+    self_service = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["iam:GetUser", "iam:ListAccessKeys"],
+                "Resource": "arn:aws:iam::*:user/${aws:username}",
+            }
+        ],
+    }
+    iam.put_user_policy(UserName=name, PolicyName="self-service", PolicyDocument=json.dumps(self_service))
     assert own.get_user()["User"]["UserName"] == name
     assert [k["AccessKeyId"] for k in own.list_access_keys()["AccessKeyMetadata"]] == [key["AccessKeyId"]]
+    with pytest.raises(ClientError) as caught:
+        own.create_user(UserName=unique("escalate"))
+    assert error_of(caught)[:2] == ("AccessDenied", 403)
 
 
 def test_boto3_error_codes(server: KeyholdServer) -> None:

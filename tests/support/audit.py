@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from keyhold.audit import key_resource, kms_event
+from keyhold.audit import api_event, key_resource
 
 START = 1714557600.0  # 2024-05-01T10:00:00Z
 HOUR = 3600.0
@@ -19,7 +19,7 @@ class Clock:
 
 def root_event(request_id: str, when: float, event_name: str = "Decrypt", **params: Any) -> dict[str, Any]:
     """A CloudTrail record of a root call on key "k" at ``when``."""
-    return kms_event(
+    return api_event(
         event_name=event_name,
         request_id=request_id,
         event_time=when,

@@ -5,7 +5,7 @@ A service of its own: it imports nothing from keyhold.protocols or keyhold.domai
 """
 
 from keyhold.audit.digest import DigestWriter, fingerprint, load_or_create_signing_key, public_key_pem
-from keyhold.audit.events import is_read_only, key_resource, kms_event, redact, response_elements
+from keyhold.audit.events import api_event, is_read_only, key_resource, redact, response_elements
 from keyhold.audit.search import search
 from keyhold.audit.verify import Problem, Report, check_trail, verify_trail
 from keyhold.audit.writer import AuditWriter, default_node_id
@@ -15,12 +15,12 @@ __all__ = [
     "DigestWriter",
     "Problem",
     "Report",
+    "api_event",
     "check_trail",
     "default_node_id",
     "fingerprint",
     "is_read_only",
     "key_resource",
-    "kms_event",
     "load_or_create_signing_key",
     "public_key_pem",
     "redact",

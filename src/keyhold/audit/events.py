@@ -1,4 +1,5 @@
-"""Building CloudTrail records (eventVersion 1.08) for KMS calls, with secrets removed.
+"""Building CloudTrail records (eventVersion 1.08) for KMS, IAM and STS calls and KMS's own background events,
+with secrets removed.
 
 The record shape follows CloudTrail's documented format for KMS events. Parameter names are rendered as
 CloudTrail renders them (lower camel case: ``KeyId`` -> ``keyId``), the members of map-valued parameters
@@ -194,7 +195,7 @@ def _user_identity(
     return identity
 
 
-def kms_event(
+def api_event(
     *,
     event_name: str,
     request_id: str,

@@ -96,6 +96,9 @@ class Params:
         except ValueError:
             raise validation_error(value, _member(name), "be an integer") from None
 
+    def as_dict(self) -> dict[str, str]:
+        return dict(self._values)
+
     def any_with_prefix(self, *prefixes: str) -> bool:
         return any(name.startswith(prefixes) for name in self._values)
 

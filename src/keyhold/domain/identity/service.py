@@ -1,8 +1,9 @@
 """IdentityService: accounts, IAM users, access keys and inline user policies with IAM's semantics, and the
 credential lookup every signed request makes (cached in memory, dropped by ``invalidate``).
 
-Every operation acts inside the caller's account. Policies are validated and stored; they are not enforced
-yet, so any authenticated caller may manage the identities of its own account.
+Every operation acts inside the caller's account and is authorized first, as IAM does it: the account root may
+do everything; an IAM user needs an Allow (and no Deny) for the IAM action in its own inline policies
+(``authz.IamAuthorizer``). ``user_policies`` serves the same documents to the KMS authorizer.
 """
 
 import base64
@@ -17,8 +18,10 @@ from typing import Generic, TypeVar
 from keyhold.crypto.keywrap import RootKey
 from keyhold.crypto.rand import RandomSource
 from keyhold.domain.identity import validation as check
+from keyhold.domain.identity.authz import IamAuthorizer
 from keyhold.domain.identity.errors import DeleteConflict
 from keyhold.domain.identity.model import Credential, Principal
+from keyhold.domain.identity.policies import UserPolicies
 from keyhold.domain.identity.ports import (
     AccessKeyRecord,
     AddKeyOutcome,
@@ -132,6 +135,8 @@ class IdentityService:
         self._lock = threading.Lock()
         self._cache: dict[str, Credential | None] = {}
         self._epoch = 0
+        self.user_policies = UserPolicies(repo)
+        self._authz = IamAuthorizer(self.user_policies.documents, clock)
 
     # ---- identifiers and secrets --------------------------------------------------------------------------
 
@@ -202,10 +207,11 @@ class IdentityService:
         return credential
 
     def invalidate(self) -> None:
-        """Forget every cached credential (call when another process may have changed identities)."""
+        """Forget every cached credential and policy (call when another process may have changed identities)."""
         with self._lock:
             self._epoch += 1
             self._cache.clear()
+        self.user_policies.invalidate()
 
     def _load_credential(self, access_key_id: str) -> Credential | None:
         found = self._repo.get_access_key(access_key_id)
@@ -220,6 +226,27 @@ class IdentityService:
             arn = user_arn(user.account_id, user.path, user.user_name)
             principal = Principal(user.account_id, arn, user.user_id, user.user_name, access_key_id)
         return Credential(self._unwrap(key), principal, key.status == "Active")
+
+    # ---- authorization ------------------------------------------------------------------------------------
+
+    def _authorize(self, caller: Principal, action: str, user_name: str | None = None, path: str | None = None) -> None:
+        """``action`` on the user ``user_name`` (the caller itself when None; no resource for ListUsers).
+
+        Checked after the parameters are validated and before anything is looked up, as IAM does: a caller
+        without permission learns nothing about which users exist.
+        """
+        if caller.is_root:
+            return
+        if action == "ListUsers":
+            resource = "*"
+        elif user_name is None:
+            resource = caller.arn
+        else:
+            record = None if path is not None else self._repo.get_user(caller.account_id, user_name)
+            if record is not None:
+                user_name, path = record.user_name, record.path
+            resource = user_arn(caller.account_id, path or "/", user_name)
+        self._authz.check(caller, f"iam:{action}", resource)
 
     # ---- users --------------------------------------------------------------------------------------------
 
@@ -237,6 +264,7 @@ class IdentityService:
     def create_user(self, caller: Principal, user_name: str, path: str | None = None) -> User:
         check.check_new_user_name(user_name)
         path = check.check_path("/" if path is None else path)
+        self._authorize(caller, "CreateUser", user_name, path)
         record = UserRecord(caller.account_id, user_name, self._id("AIDA"), path, self._clock())
         if not self._repo.create_user(record):
             raise AlreadyExists(f"User with name {user_name} already exists.")
@@ -244,6 +272,7 @@ class IdentityService:
 
     def get_user(self, caller: Principal, user_name: str | None = None) -> User:
         """The named user, or the caller itself (for the root identity, IAM's root-user shape)."""
+        self._authorize(caller, "GetUser", check.check_user_name(user_name) if user_name is not None else None)
         if user_name is None:
             if caller.user_name is not None:
                 return self._user(self._existing_user(caller, caller.user_name))
@@ -261,12 +290,14 @@ class IdentityService:
     ) -> Page[User]:
         prefix = check.check_path_prefix("/" if path_prefix is None else path_prefix)
         limit = check.check_max_items(DEFAULT_MAX_ITEMS if max_items is None else max_items)
+        self._authorize(caller, "ListUsers")
         rows = self._repo.list_users(caller.account_id, prefix, _decode_marker(marker), limit + 1)
         page = _page(rows, limit, lambda row: row.user_name.lower())
         return Page([self._user(row) for row in page.items], page.marker)
 
     def delete_user(self, caller: Principal, user_name: str) -> None:
-        outcome = self._repo.delete_user(caller.account_id, check.check_user_name(user_name))
+        self._authorize(caller, "DeleteUser", check.check_user_name(user_name))
+        outcome = self._repo.delete_user(caller.account_id, user_name)
         if outcome is DeleteUserOutcome.NO_SUCH_USER:
             raise _no_such_user(user_name)
         if outcome is DeleteUserOutcome.HAS_ACCESS_KEYS:
@@ -282,6 +313,7 @@ class IdentityService:
 
     def create_access_key(self, caller: Principal, user_name: str | None = None) -> NewAccessKey:
         owner = self._key_owner(caller, user_name)
+        self._authorize(caller, "CreateAccessKey", owner)
         if owner is not None:
             owner = self._existing_user(caller, owner).user_name
         access_key_id, secret = self._id("AKIA"), self._new_secret()
@@ -310,6 +342,7 @@ class IdentityService:
     ) -> Page[AccessKey]:
         owner = self._key_owner(caller, user_name)
         limit = check.check_max_items(DEFAULT_MAX_ITEMS if max_items is None else max_items)
+        self._authorize(caller, "ListAccessKeys", owner)
         rows = self._repo.list_access_keys(caller.account_id, owner, _decode_marker(marker), limit + 1)
         if rows is None:
             raise _no_such_user(owner or "")
@@ -319,9 +352,10 @@ class IdentityService:
 
     def delete_access_key(self, caller: Principal, access_key_id: str, user_name: str | None = None) -> None:
         owner = self._key_owner(caller, user_name)
+        check.check_access_key_id(access_key_id)
+        self._authorize(caller, "DeleteAccessKey", owner)
         if owner is not None:
             self._existing_user(caller, owner)
-        check.check_access_key_id(access_key_id)
         if not self._repo.delete_access_key(caller.account_id, owner, access_key_id):
             raise _no_such_key(access_key_id)
         self.invalidate()
@@ -330,10 +364,11 @@ class IdentityService:
         self, caller: Principal, access_key_id: str, status: str, user_name: str | None = None
     ) -> None:
         owner = self._key_owner(caller, user_name)
-        if owner is not None:
-            self._existing_user(caller, owner)
         check.check_access_key_id(access_key_id)
         check.check_status(status)
+        self._authorize(caller, "UpdateAccessKey", owner)
+        if owner is not None:
+            self._existing_user(caller, owner)
         if not self._repo.set_access_key_status(caller.account_id, owner, access_key_id, status):
             raise _no_such_key(access_key_id)
         self.invalidate()
@@ -344,6 +379,7 @@ class IdentityService:
         check.check_user_name(user_name)
         check.check_policy_name(policy_name)
         document = check.check_policy_document(document)
+        self._authorize(caller, "PutUserPolicy", user_name)
 
         def fits(documents: list[str]) -> bool:
             return sum(check.policy_size(doc) for doc in documents) <= check.MAX_INLINE_USER_POLICY_SIZE
@@ -354,20 +390,24 @@ class IdentityService:
         if outcome is PutPolicyOutcome.TOO_LARGE:
             limit = check.MAX_INLINE_USER_POLICY_SIZE
             raise LimitExceeded(f"Maximum policy size of {limit} bytes exceeded for user {user_name}")
+        self.user_policies.invalidate()
 
     def get_user_policy(self, caller: Principal, user_name: str, policy_name: str) -> UserPolicy:
-        user = self._existing_user(caller, user_name)
         check.check_policy_name(policy_name)
+        self._authorize(caller, "GetUserPolicy", check.check_user_name(user_name))
+        user = self._existing_user(caller, user_name)
         document = self._repo.get_user_policy(caller.account_id, user.user_name, policy_name)
         if document is None:
             raise NotFound(f"The user policy with name {policy_name} cannot be found.")
         return UserPolicy(user.user_name, policy_name, document)
 
     def delete_user_policy(self, caller: Principal, user_name: str, policy_name: str) -> None:
-        user = self._existing_user(caller, user_name)
         check.check_policy_name(policy_name)
+        self._authorize(caller, "DeleteUserPolicy", check.check_user_name(user_name))
+        user = self._existing_user(caller, user_name)
         if not self._repo.delete_user_policy(caller.account_id, user.user_name, policy_name):
             raise NotFound(f"The user policy with name {policy_name} cannot be found.")
+        self.user_policies.invalidate()
 
     def list_user_policies(
         self,
@@ -376,7 +416,8 @@ class IdentityService:
         marker: str | None = None,
         max_items: int | None = None,
     ) -> Page[str]:
-        user = self._existing_user(caller, user_name)
         limit = check.check_max_items(DEFAULT_MAX_ITEMS if max_items is None else max_items)
+        self._authorize(caller, "ListUserPolicies", check.check_user_name(user_name))
+        user = self._existing_user(caller, user_name)
         names = self._repo.list_user_policies(caller.account_id, user.user_name, _decode_marker(marker), limit + 1)
         return _page(names, limit, lambda name: name)

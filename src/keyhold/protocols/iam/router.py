@@ -14,8 +14,11 @@ from keyhold.domain.identity.service import IdentityService
 from keyhold.errors import ServiceError
 from keyhold.protocols.http import Request, Response
 from keyhold.protocols.iam import handlers
+from keyhold.protocols.iam.errors import iam_error
 from keyhold.protocols.iam.xml import API_VERSION, NAMESPACE, query_error, result, service_error
+from keyhold.protocols.query_audit import Outcome
 from keyhold.protocols.query_xml import (
+    UNSUPPORTED_CODE,
     Params,
     QueryError,
     XmlDict,
@@ -93,19 +96,23 @@ IAM_OPERATIONS = frozenset(
 _IMPLEMENTED = frozenset(HANDLERS)
 
 
-def handle(request: Request, principal: Principal, identity: IdentityService) -> Response:
+def handle(request: Request, principal: Principal, identity: IdentityService) -> Outcome:
     params = Params(request.form())
+    rid = request.request_id
+    action: str | None = None
     try:
         action = dispatch_action(params, API_VERSION, IAM_OPERATIONS, _IMPLEMENTED)
         handler = HANDLERS.get(action)
         if handler is None:
-            return unsupported_response(NAMESPACE, "IAM", action, request.request_id)
+            response = unsupported_response(NAMESPACE, "IAM", action, rid)
+            return Outcome(response, action, params.as_dict(), error=(UNSUPPORTED_CODE, ""))
         body = handler(identity, principal, params)
     except QueryError as error:
-        return query_error(error, request.request_id)
+        return Outcome(query_error(error, rid), action, params.as_dict(), error=(error.code, error.message))
     except ServiceError as error:
-        return service_error(error, request.request_id)
-    return result(action, body, request.request_id)
+        response = service_error(error, rid)
+        return Outcome(response, action, params.as_dict(), error=(iam_error(error)[0], error.message))
+    return Outcome(result(action, body, rid), action, params.as_dict(), body)
 
 
 def auth_error(failure: AuthFailure, message: str, request: Request) -> Response:

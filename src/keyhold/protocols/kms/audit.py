@@ -4,8 +4,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from keyhold.audit import is_read_only, key_resource, kms_event, response_elements
+from keyhold.audit import api_event, is_read_only, key_resource, response_elements
 from keyhold.domain.context import RequestContext
+from keyhold.errors import ServiceError
+from keyhold.protocols.kms.errors import code_for
 
 AuditSink = Callable[[dict[str, Any]], None]
 
@@ -32,7 +34,7 @@ class KmsAudit:
         if ctx.via_service is not None and ctx.via_service_principal is None:
             invoked_by = ctx.via_service.split(".", 1)[0] + ".amazonaws.com"
         self._sink(
-            kms_event(
+            api_event(
                 event_name=operation,
                 request_id=ctx.request_id,
                 event_time=started,
@@ -53,6 +55,19 @@ class KmsAudit:
                 invoked_by=invoked_by,
             )
         )
+
+    def service_call(
+        self,
+        ctx: RequestContext,
+        operation: str,
+        started: float,
+        params: dict[str, Any],
+        key_arn: str | None,
+        error: ServiceError | None,
+    ) -> None:
+        """A call Keyhold's own services made in process (domain.keys.service_client.CallRecorder)."""
+        failure = (code_for(error), error.message) if error is not None else None
+        self.record(ctx, operation, started, params, None, failure, key_arn)
 
 
 def now() -> float:

@@ -13,6 +13,7 @@ from keyhold.domain.identity.model import Principal
 from keyhold.domain.identity.service import IdentityService
 from keyhold.errors import AccessDenied, InvalidInput, ServiceError, Unsupported
 from keyhold.protocols.http import Request, Response
+from keyhold.protocols.query_audit import Outcome
 from keyhold.protocols.query_xml import (
     UNSUPPORTED_CODE,
     UNSUPPORTED_STATUS,
@@ -54,24 +55,29 @@ STS_ERRORS: dict[type, tuple[str, int]] = {
 }
 
 
-def _service_error(error: ServiceError, request_id: str) -> Response:
-    code, status = next((STS_ERRORS[cls] for cls in type(error).__mro__ if cls in STS_ERRORS), ("InternalFailure", 500))
-    return error_response(NAMESPACE, code, error.message, status, request_id, sender=status < 500)
+def _sts_error(error: ServiceError) -> tuple[str, int]:
+    return next((STS_ERRORS[cls] for cls in type(error).__mro__ if cls in STS_ERRORS), ("InternalFailure", 500))
 
 
-def handle(request: Request, principal: Principal, identity: IdentityService) -> Response:
+def handle(request: Request, principal: Principal, identity: IdentityService) -> Outcome:
     params = Params(request.form())
+    rid = request.request_id
+    action: str | None = None
     try:
         action = dispatch_action(params, API_VERSION, STS_OPERATIONS, _IMPLEMENTED)
         handler = HANDLERS.get(action)
         if handler is None:
-            return unsupported_response(NAMESPACE, "STS", action, request.request_id)
+            response = unsupported_response(NAMESPACE, "STS", action, rid)
+            return Outcome(response, action, params.as_dict(), error=(UNSUPPORTED_CODE, ""))
         body = handler(identity, principal, params)
     except QueryError as error:
-        return error_response(NAMESPACE, error.code, error.message, error.status, request.request_id)
+        response = error_response(NAMESPACE, error.code, error.message, error.status, rid)
+        return Outcome(response, action, params.as_dict(), error=(error.code, error.message))
     except ServiceError as error:
-        return _service_error(error, request.request_id)
-    return result_response(action, NAMESPACE, body, request.request_id)
+        code, status = _sts_error(error)
+        response = error_response(NAMESPACE, code, error.message, status, rid, sender=status < 500)
+        return Outcome(response, action, params.as_dict(), error=(code, error.message))
+    return Outcome(result_response(action, NAMESPACE, body, rid), action, params.as_dict(), body)
 
 
 def auth_error(failure: AuthFailure, message: str, request: Request) -> Response:
