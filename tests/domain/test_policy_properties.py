@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keyhold.domain.auth import Effect, PolicyKind, Principal, Request, evaluate, parse_policy
+from keyhold.domain.auth.policy import DecisionCache
 
 ACCT = "000000000000"
 KEY = f"arn:aws:kms:us-east-1:{ACCT}:key/k1"
@@ -236,3 +237,41 @@ def test_negated_operators_negate_for_single_values(data: st.DataObject, pair: A
     assert condition_holds(negative, "my:key", values, context) is not condition_holds(
         positive, "my:key", values, context
     )
+
+
+# --- the decision cache -------------------------------------------------------------------------------------------
+
+SHARED_CACHE = DecisionCache(limit=64)  # shared by every example, and small, so entries are reused and evicted
+variable_statements = st.sampled_from(
+    [
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "arn:aws:kms:*:${aws:PrincipalAccount}:*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "arn:aws:kms:*:*:key/${kms:CallerAccount}"},
+        {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:EncryptionContext:dept": "${kms:CallerAccount, 'it'}"}},
+        },
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.one_of(statements(), variable_statements), min_size=1, max_size=4),
+    st.sampled_from(CALLERS),
+    actions,
+    contexts,
+    st.sampled_from([KEY, "arn:aws:kms:us-east-1:111122223333:key/000000000000"]),
+)
+def test_cached_decisions_equal_fresh_ones(
+    policy_statements: list[dict[str, Any]], caller: Principal, action: str, context: dict[str, Any], resource: str
+) -> None:
+    text = json.dumps({"Version": "2012-10-17", "Statement": policy_statements})
+    policy = parse_policy(text, PolicyKind.RESOURCE)
+    lowered = {name.lower(): tuple(v) if isinstance(v, list) else v for name, v in context.items()}
+    request = Request(caller, action, resource, lowered)
+    fresh = evaluate(policy, request)
+    assert SHARED_CACHE.evaluate(text, policy, request) == fresh
+    assert SHARED_CACHE.evaluate(text, policy, request) == fresh  # and again, from the cache

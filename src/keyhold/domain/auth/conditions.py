@@ -118,6 +118,16 @@ def tokenize(text: str, *, wildcards: bool, variables: bool) -> tuple[Token, ...
     return tuple(tokens)
 
 
+def variable_keys(text: str) -> set[str]:
+    """The lower-cased condition keys of every policy variable (``${aws:username}``) anywhere in ``text``."""
+    keys = set()
+    for found in _VARIABLE.finditer(text):
+        parsed = _VARIABLE_BODY.fullmatch(found.group(1).strip())
+        if parsed is not None:
+            keys.add(parsed.group(1).lower())
+    return keys
+
+
 def to_regex(tokens: Sequence[Token], arn: bool) -> str:
     """The regex (for fullmatch) of resolved tokens; ``arn`` keeps wildcards inside an ARN's first components."""
     arn = arn and sum(token.count(":") for token in tokens if isinstance(token, str)) >= 5

@@ -37,7 +37,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from keyhold.domain.auth.conditions import VENDOR_MESSAGE, Condition, Context, ContextValue, ValueSet, parse_conditions
+from keyhold.domain.auth.conditions import (
+    VENDOR_MESSAGE,
+    Condition,
+    Context,
+    ContextValue,
+    ValueSet,
+    parse_conditions,
+    variable_keys,
+)
 from keyhold.domain.auth.errors import MalformedPolicy
 
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -142,6 +150,9 @@ class Statement:
 @dataclass(frozen=True, slots=True)
 class Policy:
     statements: tuple[Statement, ...]
+    # Every condition key the policy can read (in conditions and in policy variables), lower-cased: a decision
+    # depends on the request only through its principal, action, resource and the values of these keys.
+    context_keys: tuple[str, ...] = ()
 
 
 # --- parsing ------------------------------------------------------------------------------------------------------
@@ -287,7 +298,10 @@ def parse_policy(text: str, kind: PolicyKind) -> Policy:
     sids = [statement.sid for statement in parsed if statement.sid is not None]
     if len(sids) != len(set(sids)):
         raise MalformedPolicy("Statement IDs (SID) in a single policy must be unique.")
-    return Policy(parsed)
+    keys = {condition.key for statement in parsed for condition in statement.conditions}
+    if version == VERSIONS[0]:
+        keys |= variable_keys(text)
+    return Policy(parsed, tuple(sorted(keys)))
 
 
 # --- evaluation ---------------------------------------------------------------------------------------------------
@@ -346,10 +360,39 @@ def evaluate(policy: Policy, request: Request) -> Decision:
     return Decision(Effect.NONE, False, ())
 
 
+class DecisionCache:
+    """``evaluate`` memoized: a decision is a pure function of the policy text, the principal, the action, the
+    resource and the values of the condition keys the policy reads (``Policy.context_keys``), so those are the
+    cache key. Nothing ever needs invalidating; a changed policy is a different text. The request's context keys
+    must be lower-cased (as the authorizers build them), since the cache reads them without the engine's folding.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._limit = limit
+        self._entries: dict[tuple[object, ...], Decision] = {}
+
+    def evaluate(self, text: str, policy: Policy, request: Request) -> Decision:
+        context = request.context
+        principal = request.principal
+        values = tuple(context.get(key) for key in policy.context_keys)
+        key = (text, principal.arn, principal.account_id, principal.service, request.action, request.resource, values)
+        try:
+            cached = self._entries.get(key)
+        except TypeError:  # a list-valued key: not hashable, so not cached
+            return evaluate(policy, request)
+        if cached is None:
+            cached = evaluate(policy, request)
+            if len(self._entries) >= self._limit:
+                self._entries = {}
+            self._entries[key] = cached
+        return cached
+
+
 __all__ = [
     "INVALID_PRINCIPALS",
     "NOT_JSON",
     "Decision",
+    "DecisionCache",
     "Effect",
     "MalformedPolicy",
     "Policy",
@@ -360,4 +403,5 @@ __all__ = [
     "Statement",
     "evaluate",
     "parse_policy",
+    "variable_keys",
 ]

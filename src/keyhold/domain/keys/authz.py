@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from keyhold.domain.auth.conditions import ContextValue
-from keyhold.domain.auth.policy import Decision, Effect, Policy, PolicyKind, Request, evaluate, parse_policy
+from keyhold.domain.auth.policy import Decision, DecisionCache, Effect, Policy, PolicyKind, Request, parse_policy
 from keyhold.domain.auth.policy import Principal as PolicyPrincipal
 from keyhold.domain.context import RequestContext
 from keyhold.domain.identity.model import Principal
@@ -42,6 +42,7 @@ class Authorizer:
         self._identity_policies = identity_policies
         self._clock = clock
         self._parsed: dict[tuple[PolicyKind, str], Policy] = {}
+        self._decisions = DecisionCache()
         self._lock = threading.Lock()
         self._time_second = -1
         self._time_text = ""
@@ -71,7 +72,7 @@ class Authorizer:
             resource=resource,
             context=self._facts(ctx, key, facts, encryption_context),
         )
-        identity = [evaluate(self._policy(PolicyKind.IDENTITY, text), request) for text in self._iam(ctx)]
+        identity = [self._evaluate(PolicyKind.IDENTITY, text, request) for text in self._iam(ctx)]
         identity_denies = any(d.effect is Effect.DENY for d in identity)
         is_account_root = ctx.principal.is_root and ctx.via_service_principal is None
         identity_allows = is_account_root or any(d.effect is Effect.ALLOW for d in identity)
@@ -79,7 +80,7 @@ class Authorizer:
             if identity_denies or not identity_allows:
                 raise _denied(ctx, action, resource, "identity-based", explicit=identity_denies)
             return
-        decision = evaluate(self._policy(PolicyKind.RESOURCE, key_policy or key.policy), request)
+        decision = self._evaluate(PolicyKind.RESOURCE, key_policy or key.policy, request)
         if decision.effect is Effect.DENY:
             raise _denied(ctx, action, resource, "resource-based", explicit=True)
         if identity_denies:
@@ -104,6 +105,9 @@ class Authorizer:
             and grant_constraints_hold(grant, encryption_context)
             for grant in self._grants_for(key.key_id)
         )
+
+    def _evaluate(self, kind: PolicyKind, text: str, request: Request) -> Decision:
+        return self._decisions.evaluate(text, self._policy(kind, text), request)
 
     def _policy(self, kind: PolicyKind, text: str) -> Policy:
         cached = self._parsed.get((kind, text))
