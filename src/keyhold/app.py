@@ -14,6 +14,7 @@ from keyhold.domain.identity.model import DEFAULT_ACCOUNT_ID
 from keyhold.domain.identity.service import IdentityService
 from keyhold.domain.keys.service import KmsService
 from keyhold.domain.keys.service_client import ServiceKmsClient
+from keyhold.domain.quotas import NO_QUOTAS, SYMMETRIC, QuotaMeter, Quotas
 from keyhold.protocols.asgi import Adapter, KeyholdApp
 from keyhold.protocols.kms.audit import KmsAudit
 from keyhold.protocols.kms.router import KmsProtocol
@@ -101,7 +102,9 @@ def open_runtime(settings: Settings, node_suffix: str = "") -> Runtime:
     engine = open_engine(settings.db_url)
     identity_repo = SqlIdentityRepo(engine)
     identity = IdentityService(identity_repo, root_key)
-    kms = KmsService(SqlKeyRepo(engine), root_key, identity_policies=identity.user_policies.documents)
+    kms = KmsService(
+        SqlKeyRepo(engine), root_key, identity_policies=identity.user_policies.documents, quotas=quotas_for(settings)
+    )
     changes = ChangeFeed(engine)
     changes.subscribe("identity", identity.invalidate)
     changes.subscribe("kms", kms.invalidate)
@@ -109,6 +112,14 @@ def open_runtime(settings: Settings, node_suffix: str = "") -> Runtime:
         audit_dir(settings), node_id=default_node_id() + node_suffix, flush_interval=settings.audit_flush_interval
     )
     return Runtime(settings, engine, identity, kms, changes, audit)
+
+
+def quotas_for(settings: Settings) -> QuotaMeter:
+    """AWS's request quotas if enforced; each worker process holds its own buckets, so each gets 1/workers."""
+    if not settings.enforce_quotas:
+        return NO_QUOTAS
+    rates = {SYMMETRIC: settings.quota_symmetric_rate} if settings.quota_symmetric_rate is not None else None
+    return Quotas(rates=rates, share=settings.workers)
 
 
 def build_app(runtime: Runtime) -> KeyholdApp:

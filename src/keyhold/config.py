@@ -20,6 +20,8 @@ class Settings:
     workers: int = 1
     job_interval: float = 60.0  # seconds between runs of background jobs (deletions, rotations)
     audit_flush_interval: float = 1.0  # seconds an audit record may wait in memory (the loss window on a crash)
+    enforce_quotas: bool = False  # AWS's default KMS request quotas, per account and region (ThrottlingException)
+    quota_symmetric_rate: float | None = None  # None: AWS's Region-dependent default for symmetric crypto operations
     # Secrets given through the environment; never printed, never in repr().
     root_key_b64: str | None = field(default=None, repr=False)
     root_access_key_id: str | None = None
@@ -44,6 +46,17 @@ def _positive(value: str) -> int:
     return number
 
 
+def _positive_rate(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError("must be a number of requests per second above 0")
+    return number
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     def default(name: str, fallback: str) -> str:
         return env.get(f"KEYHOLD_{name}", fallback)
@@ -66,6 +79,23 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
         help="seconds between background job runs (KEYHOLD_JOB_INTERVAL)",
     )
     _add_audit_argument(parser, env)
+    _add_quota_arguments(parser, env)
+
+
+def _add_quota_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    parser.add_argument(
+        "--enforce-quotas",
+        action="store_true",
+        default=_flag(env.get("KEYHOLD_ENFORCE_QUOTAS")),
+        help="throttle KMS requests beyond AWS's default request quotas (KEYHOLD_ENFORCE_QUOTAS=1)",
+    )
+    parser.add_argument(
+        "--quota-symmetric-rate",
+        type=_positive_rate,
+        default=env.get("KEYHOLD_QUOTA_SYMMETRIC_RATE") or None,
+        help="requests/s shared by symmetric cryptographic operations; default: AWS's for the Region "
+        "(KEYHOLD_QUOTA_SYMMETRIC_RATE)",
+    )
 
 
 def _add_audit_argument(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
@@ -89,6 +119,8 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None
         workers=int(args.workers),
         job_interval=float(args.job_interval),
         audit_flush_interval=float(args.audit_flush_interval),
+        enforce_quotas=bool(args.enforce_quotas),
+        quota_symmetric_rate=None if args.quota_symmetric_rate is None else float(args.quota_symmetric_rate),
         root_key_b64=env.get("KEYHOLD_ROOT_KEY") or None,
         root_access_key_id=env.get("KEYHOLD_ROOT_ACCESS_KEY_ID") or None,
         root_secret_access_key=env.get("KEYHOLD_ROOT_SECRET_ACCESS_KEY") or None,

@@ -26,7 +26,7 @@ def status_of(caught: pytest.ExceptionInfo[ClientError]) -> int:
 
 def unvalidated(server: KeyholdServer) -> Any:
     """A boto3 client that sends out-of-range values instead of refusing them itself."""
-    return server.client("kms", config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+    return server.client("kms", config=Config(parameter_validation=False, retries={"total_max_attempts": 1}))
 
 
 def new_key(kms: Any, **kwargs: Any) -> dict[str, Any]:

@@ -122,7 +122,7 @@ class KeyholdServer:
             "region_name": self.region,
             "aws_access_key_id": self.access_key_id,
             "aws_secret_access_key": self.secret_access_key,
-            "config": Config(retries={"max_attempts": 1, "mode": "standard"}),
+            "config": Config(retries={"total_max_attempts": 1, "mode": "standard"}),  # no retries: every error seen
         }
         options.update(kwargs)
         return boto3.client(service, **options)

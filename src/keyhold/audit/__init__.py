@@ -5,7 +5,7 @@ A service of its own: it imports nothing from keyhold.protocols or keyhold.domai
 """
 
 from keyhold.audit.digest import DigestWriter, fingerprint, load_or_create_signing_key, public_key_pem
-from keyhold.audit.events import api_event, is_read_only, key_resource, redact, response_elements
+from keyhold.audit.events import api_event, is_read_only, key_resource, redact, response_elements, service_event
 from keyhold.audit.search import search
 from keyhold.audit.verify import Problem, Report, check_trail, verify_trail
 from keyhold.audit.writer import AuditWriter, default_node_id
@@ -26,5 +26,6 @@ __all__ = [
     "redact",
     "response_elements",
     "search",
+    "service_event",
     "verify_trail",
 ]

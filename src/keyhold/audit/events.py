@@ -87,6 +87,10 @@ KMS_READ_ONLY = frozenset(
 """KMS operations CloudTrail marks readOnly besides the Describe*, Get* and List* ones."""
 
 
+NULL_RESPONSE_EVENTS = frozenset({"ImportKeyMaterial", "DeleteImportedKeyMaterial"})
+"""Write calls whose responseElements CloudTrail leaves null (their responses name only the key and material)."""
+
+
 def is_read_only(event_name: str) -> bool:
     """CloudTrail's readOnly flag for a KMS operation."""
     return event_name in KMS_READ_ONLY or event_name.startswith(("Describe", "Get", "List"))
@@ -152,11 +156,18 @@ def redact(params: dict[str, Any]) -> dict[str, Any]:
     them); binary values (blobs, already base64-decoded) are dropped wherever they appear.
     """
     result: dict[str, Any] = {}
+    names = _NAMES
     for name, value in params.items():
-        renamed, secret, map_valued = _classify(name)
-        if secret or isinstance(value, bytes | bytearray | memoryview):
+        known = names.get(name)
+        renamed, secret, map_valued = known if known is not None else _classify(name)
+        if secret:
             continue
-        if map_valued and isinstance(value, dict):
+        kind = type(value)
+        if kind is str or kind is int or kind is bool:  # the common members, without the isinstance chain
+            result[renamed] = value
+        elif isinstance(value, bytes | bytearray | memoryview):
+            continue
+        elif map_valued and isinstance(value, dict):
             result[renamed] = {str(k): v for k, v in value.items() if isinstance(v, str)}
         elif isinstance(value, dict | list | tuple):
             result[renamed] = _redact_value(value)
@@ -166,8 +177,9 @@ def redact(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def response_elements(event_name: str, response: dict[str, Any] | None) -> dict[str, Any] | None:
-    """CloudTrail's responseElements: null for read-only calls (all cryptographic operations), else redacted."""
-    if response is None or is_read_only(event_name):
+    """CloudTrail's responseElements: null for read-only calls (all cryptographic operations) and the calls in
+    NULL_RESPONSE_EVENTS, else redacted."""
+    if response is None or is_read_only(event_name) or event_name in NULL_RESPONSE_EVENTS:
         return None
     return redact(response) or None
 
@@ -236,18 +248,53 @@ def api_event(
     if error_code is not None:
         record["errorCode"] = error_code
         record["errorMessage"] = error_message or ""
-    record.update(
-        {
-            "requestParameters": redact(request_parameters) or None,
-            "responseElements": (redact(response_elements) or None) if response_elements else None,
-            "requestID": request_id,
-            "eventID": event_id(),
-            "readOnly": read_only,
-            "resources": [dict(resource) for resource in resources],
-            "eventType": "AwsApiCall",
-            "managementEvent": True,
-            "recipientAccountId": account_id,
-            "eventCategory": "Management",
-        }
-    )
+    record["requestParameters"] = redact(request_parameters) or None
+    record["responseElements"] = (redact(response_elements) or None) if response_elements else None
+    record["requestID"] = request_id
+    record["eventID"] = event_id()
+    record["readOnly"] = read_only
+    record["resources"] = [dict(resource) for resource in resources]
+    record["eventType"] = "AwsApiCall"
+    record["managementEvent"] = True
+    record["recipientAccountId"] = account_id
+    record["eventCategory"] = "Management"
+    return record
+
+
+SERVICE_INVOKER = "AWS Internal"
+
+
+def service_event(
+    *,
+    event_name: str,
+    event_time: float,
+    region: str,
+    account_id: str,
+    key_arn: str,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A record of something KMS did on its own (CloudTrail's ``AwsServiceEvent``): a scheduled deletion carried
+    out (``DeleteKey``), an automatic rotation (``RotateKey``), imported material that expired
+    (``DeleteExpiredKeyMaterial``). No caller, no request: ``invokedBy`` is "AWS Internal", as in CloudTrail."""
+    record: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": {"accountId": account_id, "invokedBy": SERVICE_INVOKER},
+        "eventTime": iso_time(event_time),
+        "eventSource": KMS_EVENT_SOURCE,
+        "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": SERVICE_INVOKER,
+        "userAgent": SERVICE_INVOKER,
+        "requestParameters": None,
+        "responseElements": None,
+        "eventID": event_id(),
+        "readOnly": False,
+        "resources": [key_resource(account_id, key_arn)],
+        "eventType": "AwsServiceEvent",
+        "managementEvent": True,
+        "recipientAccountId": account_id,
+    }
+    if details:
+        record["serviceEventDetails"] = dict(details)
+    record["eventCategory"] = "Management"
     return record

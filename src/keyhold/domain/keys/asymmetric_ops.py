@@ -22,6 +22,7 @@ from keyhold.domain.keys.errors import (
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.model import Key, KeyUsage
 from keyhold.domain.keys.specs import incompatible_algorithm, is_asymmetric, require_usage, signing_algorithms
+from keyhold.domain.quotas import NO_QUOTAS, QuotaMeter, key_bucket
 
 DEFAULT_MESSAGE_TYPE = "RAW"
 
@@ -33,15 +34,16 @@ class PublicKey:
 
 
 class AsymmetricOps:
-    def __init__(self, keyring: Keyring, authz: Authorizer) -> None:
+    def __init__(self, keyring: Keyring, authz: Authorizer, quotas: QuotaMeter = NO_QUOTAS) -> None:
         self._keyring = keyring
         self._authz = authz
+        self._quotas = quotas
 
     def get_public_key(self, ctx: RequestContext, key_ref: str) -> PublicKey:
         """The public key of an asymmetric key. Works on disabled keys too (as AWS does), not on keys pending
         deletion; symmetric and HMAC keys have none (UnsupportedOperationException)."""
-        key = self._key(ctx, key_ref, "GetPublicKey", {})
-        self._keyring.require_not_pending_deletion(key)
+        key = self._key(ctx, key_ref, "GetPublicKey", {}, charge=False)  # its own quota, charged by operation
+        self._keyring.require_material(key)  # not pending deletion, not pending import
         if not is_asymmetric(key):
             raise Unsupported(f"{key.arn} key spec is {key.key_spec} which is not valid for GetPublicKey.")
         return PublicKey(key, self._keyring.public_key(key))
@@ -112,8 +114,12 @@ class AsymmetricOps:
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
-    def _key(self, ctx: RequestContext, key_ref: str, action: str, facts: Mapping[str, ContextValue]) -> Key:
+    def _key(
+        self, ctx: RequestContext, key_ref: str, action: str, facts: Mapping[str, ContextValue], *, charge: bool = True
+    ) -> Key:
         key = self._keyring.resolve(ctx, key_ref)
+        if charge:
+            self._quotas.charge(ctx, key_bucket(key))
         all_facts = dict(facts)
         alias = request_alias(key_ref)
         if alias is not None:

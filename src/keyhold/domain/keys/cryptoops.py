@@ -27,6 +27,7 @@ from keyhold.domain.keys.errors import (
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.model import SYMMETRIC_DEFAULT, Key, KeyUsage, key_id_from_bytes, key_id_to_bytes
 from keyhold.domain.keys.specs import encryption_algorithms, incompatible_algorithm, is_symmetric, require_usage
+from keyhold.domain.quotas import NO_QUOTAS, SYMMETRIC, QuotaMeter, key_bucket, key_pair_bucket
 
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 FOREIGN_CIPHERTEXT = (
@@ -62,9 +63,10 @@ class DataKeyPair:
 
 
 class CryptoOps:
-    def __init__(self, keyring: Keyring, authz: Authorizer) -> None:
+    def __init__(self, keyring: Keyring, authz: Authorizer, quotas: QuotaMeter = NO_QUOTAS) -> None:
         self._keyring = keyring
         self._authz = authz
+        self._quotas = quotas
 
     def encrypt(
         self,
@@ -108,12 +110,19 @@ class CryptoOps:
         *,
         operation: str = "Decrypt",
         dry_run: bool = False,
+        charged: str | None = None,
     ) -> Opened:
-        """``operation`` is Decrypt, or ReEncryptFrom when ReEncrypt decrypts its source."""
+        """``operation`` is Decrypt, or ReEncryptFrom when ReEncrypt decrypts its source; ``charged`` is the quota
+        bucket ReEncrypt already charged for its destination (a request takes one token from each bucket)."""
         if key_ref is not None:
             named = self._keyring.resolve(ctx, key_ref)
             if not is_symmetric(named):
+                bucket = key_bucket(named)
+                if bucket != charged:
+                    self._quotas.charge(ctx, bucket)
                 return self._rsa_decrypt(ctx, named, key_ref, blob, context, algorithm, operation, dry_run=dry_run)
+        if charged != SYMMETRIC:
+            self._quotas.charge(ctx, SYMMETRIC)
         try:
             header = kms_blob.read_header(blob)
         except InvalidCiphertext as exc:
@@ -154,7 +163,14 @@ class CryptoOps:
             ctx, destination_key_ref, destination_algorithm, "ReEncryptTo", destination_context
         )
         opened = self.decrypt(
-            ctx, blob, source_context, source_key_ref, source_algorithm, operation="ReEncryptFrom", dry_run=dry_run
+            ctx,
+            blob,
+            source_context,
+            source_key_ref,
+            source_algorithm,
+            operation="ReEncryptFrom",
+            dry_run=dry_run,
+            charged=key_bucket(destination),
         )
         return opened, self._seal_any(destination, opened.plaintext, destination_context, destination_algorithm)
 
@@ -169,7 +185,9 @@ class CryptoOps:
         dry_run: bool = False,
     ) -> DataKeyPair:
         """A fresh key pair whose private key comes back sealed under the symmetric key ``key_ref``."""
-        key = self._usable_key(ctx, key_ref, None, operation, context, {"kms:DataKeyPairSpec": key_pair_spec})
+        self._quotas.charge(ctx, key_pair_bucket(key_pair_spec))
+        facts = {"kms:DataKeyPairSpec": key_pair_spec}
+        key = self._usable_key(ctx, key_ref, None, operation, context, facts, charge=False)
         if key_pair_spec in asymmetric.UNSUPPORTED_KEY_SPECS:
             raise Unsupported(f"KeyPairSpec {key_pair_spec} is not supported by Keyhold.")
         if dry_run:
@@ -178,6 +196,7 @@ class CryptoOps:
         return DataKeyPair(private, asymmetric.public_key_der(private), self._seal(key, private, context))
 
     def generate_random(self, ctx: RequestContext, number_of_bytes: int) -> bytes:
+        self._quotas.charge(ctx, SYMMETRIC)
         self._authz.check(ctx, None, "GenerateRandom")
         return self._keyring.random(number_of_bytes)
 
@@ -191,8 +210,13 @@ class CryptoOps:
         operation: str,
         context: Mapping[str, str],
         extra_facts: Mapping[str, ContextValue] | None = None,
+        *,
+        charge: bool = True,
     ) -> Key:
+        """The key, charged to its quota bucket, authorized and usable for ``operation``."""
         key = self._keyring.resolve(ctx, key_ref)
+        if charge:
+            self._quotas.charge(ctx, key_bucket(key))
         self._authorize(ctx, key, operation, key_ref, algorithm, context, extra_facts)
         self._check_usable(key, algorithm, operation, context)
         return key

@@ -17,10 +17,13 @@ __all__ = [
     "AlreadyExists",
     "Conflict",
     "DisabledKey",
+    "ExpiredImportToken",
     "IncorrectKey",
+    "IncorrectKeyMaterial",
     "InvalidAliasName",
     "InvalidCiphertextError",
     "InvalidGrantToken",
+    "InvalidImportToken",
     "InvalidKeyState",
     "InvalidKeyUsage",
     "InvalidMac",
@@ -31,6 +34,7 @@ __all__ = [
     "MalformedPolicyDocument",
     "NotFound",
     "TagError",
+    "Throttled",
     "Unsupported",
     "ValidationFailed",
 ]
@@ -92,9 +96,25 @@ class InvalidGrantToken(InvalidInput):
     pass
 
 
+class InvalidImportToken(InvalidInput):
+    """The import token is not authentic, or belongs to another key (AWS: InvalidImportTokenException)."""
+
+
+class ExpiredImportToken(InvalidInput):
+    """The import token's ParametersValidTo has passed (AWS: ExpiredImportTokenException)."""
+
+
+class IncorrectKeyMaterial(InvalidInput):
+    """Imported material that does not fit the key or is not the material the key expects."""
+
+
 class ValidationFailed(InvalidInput):
     """A semantic check on the request's values failed (AWS: ValidationException)."""
 
 
 class DryRunSucceeded(ServiceError):
     """DryRun=true and the request would have succeeded (AWS: DryRunOperationException)."""
+
+
+class Throttled(ServiceError):
+    """The account's request quota for the operation is used up for now (AWS: ThrottlingException)."""

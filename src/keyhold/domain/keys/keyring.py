@@ -2,7 +2,8 @@
 
 Keys and unwrapped materials are cached in memory; ``invalidate()`` drops both when another process changed
 KMS data (the composition root wires it to the "kms" change counter). A key pending deletion whose date has
-passed is deleted on first sight, so it is gone when due even between background sweeps.
+passed is deleted on first sight, so it is gone when due even between background sweeps; likewise imported
+material whose ValidTo has passed is deleted on first sight of its key (which becomes PendingImport).
 """
 
 import os
@@ -14,6 +15,7 @@ from keyhold.crypto.keywrap import RootKey
 from keyhold.crypto.rand import RandomSource
 from keyhold.domain.cache import Cache
 from keyhold.domain.context import RequestContext
+from keyhold.domain.keys import import_state
 from keyhold.domain.keys.errors import (
     DisabledKey,
     InvalidCiphertextError,
@@ -71,11 +73,28 @@ class Keyring:
     def get(self, key_id: str) -> Key | None:
         """The key, or None if it does not exist (or was pending deletion and is now due)."""
         key = self._keys.get(key_id, self.repo.get_key)
-        if key is not None and deletion_due(key, self.clock()):
+        if key is None:
+            return None
+        now = self.clock()
+        if deletion_due(key, now):
             self.repo.delete_key(key.key_id)
             self._keys.invalidate()
             return None
+        if key.valid_to is not None and key.valid_to <= now:
+            return self._expire_materials(key.key_id, now)
         return key
+
+    def _expire_materials(self, key_id: str, now: float) -> Key | None:
+        """Delete the key's imported materials whose ValidTo has come; the key as it is afterwards (read afresh:
+        another process may have expired them already)."""
+        self._keys.invalidate()
+        key = self.repo.get_key(key_id)
+        expiry = import_state.expire(key, self.repo.list_materials(key_id), now) if key is not None else None
+        if expiry is None:
+            return key
+        self.repo.replace_materials(expiry.key, expiry.cleared, expiry.removed)
+        self.invalidate()
+        return expiry.key
 
     def resolve(self, ctx: RequestContext, ref: str) -> Key:
         """A key named by key id, key ARN, alias name or alias ARN, in the caller's account and region."""
@@ -160,6 +179,12 @@ class Keyring:
         if key.state is KeyState.PENDING_DELETION:
             raise InvalidKeyState(f"{key.arn} is pending deletion.")
 
+    @staticmethod
+    def require_material(key: Key) -> None:
+        """KMSInvalidStateException unless the key has its material: not pending deletion, not pending import."""
+        if key.state in (KeyState.PENDING_DELETION, KeyState.PENDING_IMPORT):
+            raise InvalidKeyState(f"{key.arn} is {_state_phrase(key.state)}.")
+
     # -- key material -----------------------------------------------------------------------------------------
 
     def new_material(self, key: Key, seq: int, rotation_type: RotationType | None) -> Material:
@@ -170,15 +195,25 @@ class Keyring:
         """
         material_id = self.random(32).hex()
         secret = self._new_secret(key.key_spec)
-        wrapped = self._root_key.wrap(secret, MATERIAL_PURPOSE, key.arn.encode(), material_id.encode())
         return Material(
             material_id=material_id,
             key_id=key.key_id,
             seq=seq,
-            wrapped=wrapped,
+            wrapped=self.wrap_material(key, material_id, secret),
             created_at=self.clock(),
             rotation_type=rotation_type,
         )
+
+    def wrap_material(self, key: Key, material_id: str, secret: bytes) -> bytes:
+        """``secret`` wrapped under the root key for ``key``'s material ``material_id`` (root-key-wrapping.md)."""
+        return self._root_key.wrap(secret, MATERIAL_PURPOSE, key.arn.encode(), material_id.encode())
+
+    def unwrap_material(self, key: Key, material: Material) -> bytes | None:
+        """The secret of one of ``key``'s materials; None while imported material is deleted or expired."""
+        if material.wrapped is None:
+            return None
+        material_id = material.material_id.encode()
+        return self._root_key.unwrap(material.wrapped, MATERIAL_PURPOSE, key.arn.encode(), material_id)
 
     def _new_secret(self, key_spec: str) -> bytes:
         if key_spec == SYMMETRIC_DEFAULT:
@@ -208,10 +243,8 @@ class Keyring:
         if material is None:
             return None
         key = self.repo.get_key(material.key_id)
-        if key is None:
-            return None
-        secret = self._root_key.unwrap(material.wrapped, MATERIAL_PURPOSE, key.arn.encode(), material_id.encode())
-        return material.key_id, secret
+        secret = self.unwrap_material(key, material) if key is not None else None
+        return (material.key_id, secret) if secret is not None else None
 
     def cipher(self, key: Key, material_id: str) -> kms_blob.MaterialKey:
         """The unwrapped key for one of ``key``'s materials; InvalidCiphertext if the material is not the key's."""
@@ -222,12 +255,12 @@ class Keyring:
 
     def _load_cipher(self, material_id: str) -> tuple[str, kms_blob.MaterialKey] | None:
         material = self.repo.get_material(material_id)
-        if material is None:
+        if material is None or material.pending_rotation:
             return None
         key = self.repo.get_key(material.key_id)
-        if key is None:
+        secret = self.unwrap_material(key, material) if key is not None else None
+        if secret is None:
             return None
-        secret = self._root_key.unwrap(material.wrapped, MATERIAL_PURPOSE, key.arn.encode(), material_id.encode())
         return material.key_id, kms_blob.MaterialKey(secret, random=self.random)
 
     def new_key_id(self) -> str:

@@ -4,20 +4,24 @@ The key-state machine (AWS's key-state.md):
 
     Enabled ⇄ Disabled            EnableKey / DisableKey (idempotent)
     Enabled|Disabled → PendingDeletion   ScheduleKeyDeletion (7-30 days, default 30)
-    PendingDeletion → Disabled    CancelKeyDeletion (never straight back to Enabled)
+    PendingDeletion → Disabled    CancelKeyDeletion (never straight back to Enabled; PendingImport for an
+                                  EXTERNAL key that lacks material)
     PendingDeletion → (gone)      when the deletion date passes
+    PendingImport → Enabled       ImportKeyMaterial (EXTERNAL keys: imports.py); EnableKey/DisableKey refuse it
 """
 
 from collections.abc import Mapping
 
 from keyhold.domain.auth.conditions import ContextValue
 from keyhold.domain.context import RequestContext
+from keyhold.domain.keys import import_state
 from keyhold.domain.keys.authz import Authorizer
 from keyhold.domain.keys.errors import InvalidKeyState, Unsupported, ValidationFailed
 from keyhold.domain.keys.keyring import Keyring, deletion_due
 from keyhold.domain.keys.model import (
     DAY,
     ORIGIN_AWS_KMS,
+    ORIGIN_EXTERNAL,
     SYMMETRIC_DEFAULT,
     Key,
     KeyManager,
@@ -67,8 +71,9 @@ class Lifecycle:
             },
         )
         usage = check_spec_and_usage(key_spec, key_usage)
-        if origin not in (None, ORIGIN_AWS_KMS):
-            raise Unsupported(f"Origin {origin} is not supported by Keyhold yet; use AWS_KMS.")
+        origin = origin or ORIGIN_AWS_KMS
+        if origin not in (ORIGIN_AWS_KMS, ORIGIN_EXTERNAL):
+            raise Unsupported(f"Keyhold has no custom key stores; Origin {origin} is not supported.")
         if multi_region:
             raise Unsupported("Multi-Region keys are not supported by Keyhold.")
         tags = dict(tags or {})
@@ -81,9 +86,9 @@ class Lifecycle:
             description=description,
             key_usage=usage,
             key_spec=key_spec,
-            origin=ORIGIN_AWS_KMS,
+            origin=origin,
             key_manager=KeyManager.CUSTOMER,
-            state=KeyState.ENABLED,
+            state=KeyState.ENABLED if origin == ORIGIN_AWS_KMS else KeyState.PENDING_IMPORT,
             created_at=keyring.clock(),
             deletion_date=None,
             pending_window_days=None,
@@ -98,6 +103,9 @@ class Lifecycle:
             check_policy_document(policy)
             if not bypass_lockout_check:
                 check_lockout(self._authz, ctx, key)
+        if origin == ORIGIN_EXTERNAL:  # no material until ImportKeyMaterial
+            keyring.repo.insert_key(key, [], tags, None)
+            return key
         material = keyring.new_material(key, 0, None)
         key = key.with_changes(current_material_id=material.material_id)
         keyring.repo.insert_key(key, material, tags, None)
@@ -116,13 +124,13 @@ class Lifecycle:
 
     def enable(self, ctx: RequestContext, key_ref: str) -> None:
         key = self._authorized(ctx, key_ref, "EnableKey")
-        self._keyring.require_not_pending_deletion(key)
+        self._keyring.require_material(key)
         if key.state is not KeyState.ENABLED:
             self._save(key.with_changes(state=KeyState.ENABLED))
 
     def disable(self, ctx: RequestContext, key_ref: str) -> None:
         key = self._authorized(ctx, key_ref, "DisableKey")
-        self._keyring.require_not_pending_deletion(key)
+        self._keyring.require_material(key)
         if key.state is not KeyState.DISABLED:
             self._save(key.with_changes(state=KeyState.DISABLED))
 
@@ -150,7 +158,10 @@ class Lifecycle:
         key = self._authorized(ctx, key_ref, "CancelKeyDeletion")
         if key.state is not KeyState.PENDING_DELETION:
             raise InvalidKeyState(f"{key.arn} is not pending deletion.")
-        key = key.with_changes(state=KeyState.DISABLED, deletion_date=None, pending_window_days=None)
+        state = KeyState.DISABLED
+        if key.origin == ORIGIN_EXTERNAL and not import_state.complete(self._keyring.repo.list_materials(key.key_id)):
+            state = KeyState.PENDING_IMPORT
+        key = key.with_changes(state=state, deletion_date=None, pending_window_days=None)
         self._save(key)
         return key
 

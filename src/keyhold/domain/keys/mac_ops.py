@@ -12,12 +12,14 @@ from keyhold.domain.keys.errors import DryRunSucceeded, InvalidMac
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.model import Key, KeyUsage
 from keyhold.domain.keys.specs import incompatible_algorithm, mac_algorithms, require_usage
+from keyhold.domain.quotas import NO_QUOTAS, QuotaMeter, key_bucket
 
 
 class MacOps:
-    def __init__(self, keyring: Keyring, authz: Authorizer) -> None:
+    def __init__(self, keyring: Keyring, authz: Authorizer, quotas: QuotaMeter = NO_QUOTAS) -> None:
         self._keyring = keyring
         self._authz = authz
+        self._quotas = quotas
 
     def generate_mac(
         self, ctx: RequestContext, key_ref: str, message: bytes, algorithm: str, *, dry_run: bool = False
@@ -40,6 +42,7 @@ class MacOps:
 
     def _mac_key(self, ctx: RequestContext, key_ref: str, action: str, algorithm: str) -> Key:
         key = self._keyring.resolve(ctx, key_ref)
+        self._quotas.charge(ctx, key_bucket(key))
         facts: dict[str, str] = {"kms:MacAlgorithm": algorithm}
         alias = request_alias(key_ref)
         if alias is not None:

@@ -33,6 +33,9 @@ class RotationType(StrEnum):
 
 SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 ORIGIN_AWS_KMS = "AWS_KMS"
+ORIGIN_EXTERNAL = "EXTERNAL"
+KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
+KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 DEFAULT_POLICY_NAME = "default"
 DAY = 86_400.0
 
@@ -92,7 +95,11 @@ class Key:
     next_rotation_at: float | None
     multi_region: bool
     policy: str
-    current_material_id: str
+    current_material_id: str  # "" for an EXTERNAL key that never had material imported
+    # EXTERNAL keys: KEY_MATERIAL_EXPIRES if some imported material permanently associated with the key expires,
+    # then valid_to is the earliest such expiry; KEY_MATERIAL_DOES_NOT_EXPIRE otherwise; None without material.
+    expiration_model: str | None = None
+    valid_to: float | None = None
 
     @property
     def arn(self) -> str:
@@ -108,14 +115,31 @@ class Key:
 
 @dataclass(frozen=True, slots=True)
 class Material:
-    """One version of a key's material, wrapped under the root key. ``material_id`` is 64 hex characters."""
+    """One version of a key's material, wrapped under the root key. ``material_id`` is 64 hex characters.
+
+    Imported material (EXTERNAL keys) may be absent: ``wrapped`` is None after DeleteImportedKeyMaterial or expiry
+    until the same material is imported again. ``pending_rotation`` marks material imported as NEW_KEY_MATERIAL
+    that RotateKeyOnDemand has not made current yet (AWS's PENDING_ROTATION); it is not yet part of the key.
+    """
 
     material_id: str
     key_id: str
     seq: int
-    wrapped: bytes
-    created_at: float
+    wrapped: bytes | None
+    created_at: float  # when it became part of the key: its rotation date for rotations
     rotation_type: RotationType | None  # None for the material the key was created with
+    expiration_model: str | None = None  # imported material only
+    valid_to: float | None = None  # imported material that expires
+    description: str | None = None  # KeyMaterialDescription
+    pending_rotation: bool = False
+
+    @property
+    def present(self) -> bool:
+        """False while imported material is deleted or expired (ImportState PENDING_IMPORT)."""
+        return self.wrapped is not None
+
+    def with_changes(self, **changes: object) -> "Material":
+        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

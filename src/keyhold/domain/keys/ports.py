@@ -7,8 +7,11 @@ from keyhold.domain.keys.model import Alias, Grant, Key, Material
 
 
 class KeyRepo(Protocol):
-    def insert_key(self, key: Key, material: Material, tags: Mapping[str, str], alias: Alias | None) -> bool:
-        """Store a new key with its first material (and an alias); False if the alias already exists."""
+    def insert_key(
+        self, key: Key, material: Material | Sequence[Material], tags: Mapping[str, str], alias: Alias | None
+    ) -> bool:
+        """Store a new key with its material (one, several versions, or none for an EXTERNAL key pending import),
+        its tags and an alias; False if the alias already exists."""
         ...
 
     def get_key(self, key_id: str) -> Key | None: ...
@@ -25,6 +28,11 @@ class KeyRepo(Protocol):
         """Append a material version and make it current (``key.current_material_id``)."""
         ...
 
+    def replace_materials(self, key: Key, materials: Sequence[Material], removed: Sequence[str] = ()) -> None:
+        """Write the key's mutable fields, insert or overwrite each of ``materials`` (by material id) and delete the
+        materials whose ids are in ``removed``, in one transaction (imports, deletions and expiry of material)."""
+        ...
+
     def get_material(self, material_id: str) -> Material | None: ...
 
     def list_materials(self, key_id: str) -> list[Material]:
@@ -36,7 +44,8 @@ class KeyRepo(Protocol):
         ...
 
     def keys_due(self, now: float) -> list[Key]:
-        """Keys whose deletion date or next automatic rotation has come."""
+        """Keys whose deletion date or next automatic rotation has come, or with present material whose valid-to
+        date has passed."""
         ...
 
     def get_alias(self, account_id: str, region: str, name: str) -> Alias | None: ...

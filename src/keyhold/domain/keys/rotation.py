@@ -2,17 +2,30 @@
 
 Rotation appends a material version and makes it current; every older version stays for Decrypt, which picks
 the version named in the ciphertext. The key id and ARN never change.
+
+Keys with imported material (Origin EXTERNAL) have no automatic rotation (UnsupportedOperationException, as AWS);
+RotateKeyOnDemand on a symmetric one makes current the material imported as NEW_KEY_MATERIAL (PENDING_ROTATION).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from keyhold.domain.auth.conditions import ContextValue
 from keyhold.domain.context import RequestContext
+from keyhold.domain.keys import import_state
 from keyhold.domain.keys.authz import Authorizer
-from keyhold.domain.keys.errors import LimitExceeded, Unsupported
+from keyhold.domain.keys.errors import InvalidKeyState, LimitExceeded, Unsupported
 from keyhold.domain.keys.keyring import Keyring
-from keyhold.domain.keys.model import DAY, SYMMETRIC_DEFAULT, Key, KeyManager, KeyState, Material, RotationType
+from keyhold.domain.keys.model import (
+    DAY,
+    ORIGIN_EXTERNAL,
+    SYMMETRIC_DEFAULT,
+    Key,
+    KeyManager,
+    KeyState,
+    Material,
+    RotationType,
+)
 from keyhold.domain.keys.paging import decode_marker, page
 
 DEFAULT_ROTATION_PERIOD_DAYS = 365
@@ -56,6 +69,8 @@ class Rotation:
         materials = self._keyring.repo.list_materials(key.key_id)
         if sum(1 for m in materials if m.rotation_type is RotationType.ON_DEMAND) >= MAX_ON_DEMAND_ROTATIONS:
             raise LimitExceeded(f"{key.arn} has reached the maximum of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.")
+        if key.origin == ORIGIN_EXTERNAL:
+            return self._rotate_to_imported(key, materials)
         return self._rotate(key, len(materials), RotationType.ON_DEMAND)
 
     def list(
@@ -98,7 +113,25 @@ class Rotation:
             raise Unsupported(f"{action} is not supported on AWS managed keys; KMS rotates them every year.")
         if key.key_spec != SYMMETRIC_DEFAULT:
             raise Unsupported(f"{key.arn} key spec is {key.key_spec} which is not valid for this operation.")
+        if key.origin == ORIGIN_EXTERNAL and action != "RotateKeyOnDemand":
+            raise Unsupported(f"{key.arn} origin is {key.origin} which is not valid for this operation.")
         self._keyring.require_enabled(key)
+        return key
+
+    def _rotate_to_imported(self, key: Key, materials: Sequence[Material]) -> Key:
+        """Make the present PENDING_ROTATION material of an EXTERNAL key current."""
+        pending = next((m for m in materials if m.pending_rotation), None)
+        now = self._keyring.clock()
+        if pending is None or not pending.present or (pending.valid_to is not None and pending.valid_to <= now):
+            raise InvalidKeyState(
+                f"{key.arn} has no imported key material pending rotation. Import new key material with "
+                "ImportKeyMaterial and ImportType NEW_KEY_MATERIAL first."
+            )
+        material = pending.with_changes(pending_rotation=False, rotation_type=RotationType.ON_DEMAND, created_at=now)
+        after = [material if m.material_id == material.material_id else m for m in materials]
+        key = import_state.settle(key.with_changes(current_material_id=material.material_id), after)
+        self._keyring.repo.replace_materials(key, [material])
+        self._keyring.invalidate()
         return key
 
     def _rotate(self, key: Key, seq: int, rotation_type: RotationType) -> Key:

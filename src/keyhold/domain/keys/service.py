@@ -12,6 +12,7 @@ from keyhold.domain.keys.asymmetric_ops import AsymmetricOps
 from keyhold.domain.keys.authz import Authorizer
 from keyhold.domain.keys.cryptoops import CryptoOps
 from keyhold.domain.keys.grants import Grants
+from keyhold.domain.keys.imports import Imports
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.lifecycle import Lifecycle
 from keyhold.domain.keys.mac_ops import MacOps
@@ -19,6 +20,7 @@ from keyhold.domain.keys.policies import Policies
 from keyhold.domain.keys.ports import KeyRepo
 from keyhold.domain.keys.rotation import Rotation
 from keyhold.domain.keys.tags import Tags
+from keyhold.domain.quotas import NO_QUOTAS, QuotaMeter
 
 
 class KmsService:
@@ -30,19 +32,24 @@ class KmsService:
         clock: Callable[[], float] = time.time,
         random: RandomSource = os.urandom,
         identity_policies: Callable[[Principal], Sequence[str]] = lambda _principal: (),
+        quotas: QuotaMeter = NO_QUOTAS,
     ) -> None:
-        """``identity_policies`` gives the caller's IAM policy documents (none: only key policies decide)."""
+        """``identity_policies`` gives the caller's IAM policy documents (none: only key policies decide);
+        ``quotas`` the request quotas (none by default). The operations whose quota depends on their key charge it
+        themselves; the protocol charges the others through ``self.quotas`` (see domain/quotas.py)."""
+        self.quotas = quotas
         self.keyring = Keyring(repo, root_key, clock=clock, random=random)
         self.grants = Grants(self.keyring)
         self.authz = Authorizer(self.grants.for_key, identity_policies, clock)
         self.keys = Lifecycle(self.keyring, self.authz)
         self.aliases = Aliases(self.keyring, self.authz)
-        self.crypto = CryptoOps(self.keyring, self.authz)
-        self.asymmetric = AsymmetricOps(self.keyring, self.authz)
-        self.macs = MacOps(self.keyring, self.authz)
+        self.crypto = CryptoOps(self.keyring, self.authz, quotas)
+        self.asymmetric = AsymmetricOps(self.keyring, self.authz, quotas)
+        self.macs = MacOps(self.keyring, self.authz, quotas)
         self.rotation = Rotation(self.keyring, self.authz)
         self.policies = Policies(self.keyring, self.authz)
         self.tags = Tags(self.keyring, self.authz)
+        self.imports = Imports(self.keyring, self.authz, root_key)
 
     def invalidate(self) -> None:
         """Another process changed KMS data: forget cached keys, materials, aliases and grants."""
@@ -50,5 +57,9 @@ class KmsService:
         self.grants.invalidate()
 
     def run_due_jobs(self) -> tuple[int, int]:
-        """Deletions and automatic rotations whose time has come: (deleted, rotated)."""
-        return self.keys.purge_due(), self.rotation.rotate_due()
+        """Deletions, expiry of imported material and automatic rotations whose time has come: (deleted, rotated).
+
+        (Keys whose imported material expired are counted by ``imports.expire_due`` alone.)"""
+        deleted = self.keys.purge_due()
+        self.imports.expire_due()
+        return deleted, self.rotation.rotate_due()

@@ -144,6 +144,7 @@ class ServiceKmsClient:
     ) -> T:
         started = self._clock()
         try:
+            self._kms.quotas.charge(ctx, operation)  # as the router does; key-dependent quotas charge in the domain
             result = run()
         except ServiceError as error:
             if self._recorder is not None:

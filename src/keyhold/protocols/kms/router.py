@@ -15,7 +15,7 @@ from keyhold.domain.keys.service import KmsService
 from keyhold.errors import ServiceError
 from keyhold.protocols import awsjson
 from keyhold.protocols.http import Request, Response
-from keyhold.protocols.kms import handlers
+from keyhold.protocols.kms import handlers, handlers_import
 from keyhold.protocols.kms.audit import KmsAudit
 from keyhold.protocols.kms.audit import now as audit_clock
 from keyhold.protocols.kms.errors import AUTH_ERROR_CODES, code_for
@@ -72,6 +72,9 @@ OPERATIONS: dict[str, Handler] = {
     "GenerateMac": handlers.generate_mac,
     "VerifyMac": handlers.verify_mac,
     "DeriveSharedSecret": handlers.derive_shared_secret,
+    "GetParametersForImport": handlers_import.get_parameters_for_import,
+    "ImportKeyMaterial": handlers_import.import_key_material,
+    "DeleteImportedKeyMaterial": handlers_import.delete_imported_key_material,
 }
 
 
@@ -118,6 +121,7 @@ class KmsProtocol:
         except ValidationError as exc:
             return self._failed(ctx, operation, started, params, "ValidationException", exc.message)
         try:
+            self._kms.quotas.charge(ctx, operation)  # a no-op for operations charged by their key (domain/quotas.py)
             handlers.check_common_members(self._kms, params)
             result = handler(self._kms, ctx, params)
         except ServiceError as exc:

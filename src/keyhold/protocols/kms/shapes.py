@@ -4,7 +4,7 @@ import base64
 from typing import Any
 
 from keyhold.domain.keys import specs
-from keyhold.domain.keys.model import Alias, Grant, Key, KeyState
+from keyhold.domain.keys.model import ORIGIN_EXTERNAL, Alias, Grant, Key, KeyState
 from keyhold.domain.keys.rotation import RotationEntry
 from keyhold.domain.keys.specs import is_symmetric
 
@@ -34,8 +34,12 @@ def key_metadata(key: Key) -> dict[str, Any]:
         "MultiRegion": key.multi_region,
     }
     metadata.update(algorithm_members(key))
-    if is_symmetric(key):  # AWS reports key material ids for symmetric encryption keys only
+    if is_symmetric(key) and key.current_material_id:  # symmetric encryption keys only, once they have material
         metadata["CurrentKeyMaterialId"] = key.current_material_id
+    if key.origin == ORIGIN_EXTERNAL and key.expiration_model is not None:
+        metadata["ExpirationModel"] = key.expiration_model
+        if key.valid_to is not None:
+            metadata["ValidTo"] = epoch(key.valid_to)
     if key.deletion_date is not None:
         metadata["DeletionDate"] = epoch(key.deletion_date)
     if key.pending_window_days is not None:
@@ -66,14 +70,24 @@ def alias_entry(alias: Alias) -> dict[str, Any]:
 
 
 def rotation_entry(entry: RotationEntry) -> dict[str, Any]:
+    material = entry.material
+    state = "CURRENT" if entry.current else "PENDING_ROTATION" if material.pending_rotation else "NON_CURRENT"
     shape: dict[str, Any] = {
         "KeyId": entry.key.arn,
-        "KeyMaterialId": entry.material.material_id,
-        "KeyMaterialState": "CURRENT" if entry.current else "NON_CURRENT",
+        "KeyMaterialId": material.material_id,
+        "KeyMaterialState": state,
     }
-    if entry.material.rotation_type is not None:
-        shape["RotationDate"] = epoch(entry.material.created_at)
-        shape["RotationType"] = entry.material.rotation_type.value
+    if entry.key.origin == ORIGIN_EXTERNAL:  # imported material: its import state and expiry
+        if material.description is not None:
+            shape["KeyMaterialDescription"] = material.description
+        shape["ImportState"] = "IMPORTED" if material.present else "PENDING_IMPORT"
+        if material.expiration_model is not None:
+            shape["ExpirationModel"] = material.expiration_model
+        if material.valid_to is not None:
+            shape["ValidTo"] = epoch(material.valid_to)
+    if material.rotation_type is not None:
+        shape["RotationDate"] = epoch(material.created_at)
+        shape["RotationType"] = material.rotation_type.value
     return shape
 
 

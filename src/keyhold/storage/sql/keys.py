@@ -20,6 +20,8 @@ _MUTABLE = (
     "next_rotation_at",
     "policy",
     "current_material_id",
+    "expiration_model",
+    "valid_to",
 )
 
 
@@ -43,6 +45,8 @@ def _key_row(key: Key) -> dict[str, object]:
         "multi_region": key.multi_region,
         "policy": key.policy,
         "current_material_id": key.current_material_id,
+        "expiration_model": key.expiration_model,
+        "valid_to": key.valid_to,
     }
 
 
@@ -67,6 +71,8 @@ def _key(row: Row[tuple[object, ...]]) -> Key:
         multi_region=bool(m["multi_region"]),
         policy=m["policy"],
         current_material_id=m["current_material_id"],
+        expiration_model=m["expiration_model"],
+        valid_to=m["valid_to"],
     )
 
 
@@ -78,6 +84,10 @@ def _material_row(material: Material) -> dict[str, object]:
         "wrapped": material.wrapped,
         "created_at": material.created_at,
         "rotation_type": material.rotation_type.value if material.rotation_type else None,
+        "expiration_model": material.expiration_model,
+        "valid_to": material.valid_to,
+        "description": material.description,
+        "pending_rotation": material.pending_rotation,
     }
 
 
@@ -87,9 +97,13 @@ def _material(row: Row[tuple[object, ...]]) -> Material:
         material_id=m["material_id"],
         key_id=m["key_id"],
         seq=m["seq"],
-        wrapped=bytes(m["wrapped"]),
+        wrapped=bytes(m["wrapped"]) if m["wrapped"] is not None else None,
         created_at=m["created_at"],
         rotation_type=RotationType(m["rotation_type"]) if m["rotation_type"] else None,
+        expiration_model=m["expiration_model"],
+        valid_to=m["valid_to"],
+        description=m["description"],
+        pending_rotation=bool(m["pending_rotation"]),
     )
 
 
@@ -123,11 +137,15 @@ class SqlKeyRepo:
     def _changed(self, conn: Connection) -> None:
         bump_generations(conn, ["kms"])
 
-    def insert_key(self, key: Key, material: Material, tags: Mapping[str, str], alias: Alias | None) -> bool:
+    def insert_key(
+        self, key: Key, material: Material | Sequence[Material], tags: Mapping[str, str], alias: Alias | None
+    ) -> bool:
+        materials = [material] if isinstance(material, Material) else list(material)
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert(kms_keys).values(_key_row(key)))
-                conn.execute(insert(kms_materials).values(_material_row(material)))
+                if materials:
+                    conn.execute(insert(kms_materials), [_material_row(m) for m in materials])
                 if tags:
                     conn.execute(
                         insert(kms_tags),
@@ -168,6 +186,27 @@ class SqlKeyRepo:
             conn.execute(update(kms_keys).where(kms_keys.c.key_id == key.key_id).values({k: row[k] for k in _MUTABLE}))
             self._changed(conn)
 
+    def replace_materials(self, key: Key, materials: Sequence[Material], removed: Sequence[str] = ()) -> None:
+        row = _key_row(key)
+        with self._engine.begin() as conn:
+            if removed:
+                conn.execute(
+                    delete(kms_materials).where(
+                        kms_materials.c.key_id == key.key_id, kms_materials.c.material_id.in_(list(removed))
+                    )
+                )
+            for material in materials:
+                values = _material_row(material)
+                updated = conn.execute(
+                    update(kms_materials)
+                    .where(kms_materials.c.material_id == material.material_id, kms_materials.c.key_id == key.key_id)
+                    .values({k: v for k, v in values.items() if k not in ("material_id", "key_id")})
+                )
+                if updated.rowcount == 0:
+                    conn.execute(insert(kms_materials).values(values))
+            conn.execute(update(kms_keys).where(kms_keys.c.key_id == key.key_id).values({k: row[k] for k in _MUTABLE}))
+            self._changed(conn)
+
     def get_material(self, material_id: str) -> Material | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(kms_materials).where(kms_materials.c.material_id == material_id)).first()
@@ -190,10 +229,20 @@ class SqlKeyRepo:
             self._changed(conn)
 
     def keys_due(self, now: float) -> list[Key]:
+        expired = (
+            select(kms_materials.c.material_id)
+            .where(
+                kms_materials.c.key_id == kms_keys.c.key_id,
+                kms_materials.c.wrapped.is_not(None),
+                kms_materials.c.valid_to <= now,
+            )
+            .exists()
+        )
         query = select(kms_keys).where(
             or_(
                 and_(kms_keys.c.deletion_date.is_not(None), kms_keys.c.deletion_date <= now),
                 and_(kms_keys.c.rotation_enabled.is_(True), kms_keys.c.next_rotation_at <= now),
+                expired,
             )
         )
         with self._engine.connect() as conn:

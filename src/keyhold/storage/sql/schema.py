@@ -99,7 +99,11 @@ kms_keys = Table(
     Column("next_rotation_at", Float, nullable=True),
     Column("multi_region", Boolean, nullable=False),
     Column("policy", Text, nullable=False),
+    # "" for an EXTERNAL key that never had material imported.
     Column("current_material_id", String(64), nullable=False),
+    # EXTERNAL keys only: the expiration model and earliest valid-to date of their imported material.
+    Column("expiration_model", String(32), nullable=True),
+    Column("valid_to", Float, nullable=True),
 )
 Index("kms_keys_by_account_region", kms_keys.c.account_id, kms_keys.c.region, kms_keys.c.created_at)
 
@@ -109,10 +113,17 @@ kms_materials = Table(
     Column("material_id", String(64), primary_key=True),
     Column("key_id", String(64), ForeignKey("kms_keys.key_id", ondelete="CASCADE"), nullable=False),
     Column("seq", Integer, nullable=False),
-    Column("wrapped", LargeBinary, nullable=False),
+    # NULL while imported material is deleted or expired (it keeps its id until the same material is reimported).
+    Column("wrapped", LargeBinary, nullable=True),
     Column("created_at", Float, nullable=False),
     # NULL for the material a key was created with; AUTOMATIC or ON_DEMAND for rotations.
     Column("rotation_type", String(16), nullable=True),
+    # Imported material only: ExpirationModel, ValidTo, KeyMaterialDescription, and whether it was imported as new
+    # material that RotateKeyOnDemand has not made current yet (PENDING_ROTATION).
+    Column("expiration_model", String(32), nullable=True),
+    Column("valid_to", Float, nullable=True),
+    Column("description", String(256), nullable=True),
+    Column("pending_rotation", Boolean, nullable=False, default=False),
 )
 Index("kms_materials_by_key", kms_materials.c.key_id, kms_materials.c.seq, unique=True)
 
