@@ -16,7 +16,7 @@ from keyhold.domain.keys.service import KmsService
 from keyhold.domain.keys.service_client import ServiceKmsClient
 from keyhold.domain.quotas import NO_QUOTAS, SYMMETRIC, QuotaMeter, Quotas
 from keyhold.protocols.asgi import Adapter, KeyholdApp
-from keyhold.protocols.kms.audit import KmsAudit
+from keyhold.protocols.kms.audit import KmsAudit, key_event_record
 from keyhold.protocols.kms.router import KmsProtocol
 from keyhold.protocols.model_validation import OperationValidator
 from keyhold.protocols.query_adapters import iam_adapter, sts_adapter
@@ -102,15 +102,19 @@ def open_runtime(settings: Settings, node_suffix: str = "") -> Runtime:
     engine = open_engine(settings.db_url)
     identity_repo = SqlIdentityRepo(engine)
     identity = IdentityService(identity_repo, root_key)
+    audit = AuditWriter(
+        audit_dir(settings), node_id=default_node_id() + node_suffix, flush_interval=settings.audit_flush_interval
+    )
     kms = KmsService(
-        SqlKeyRepo(engine), root_key, identity_policies=identity.user_policies.documents, quotas=quotas_for(settings)
+        SqlKeyRepo(engine),
+        root_key,
+        identity_policies=identity.user_policies.documents,
+        quotas=quotas_for(settings),
+        on_event=lambda event: audit.record(key_event_record(event)),
     )
     changes = ChangeFeed(engine)
     changes.subscribe("identity", identity.invalidate)
     changes.subscribe("kms", kms.invalidate)
-    audit = AuditWriter(
-        audit_dir(settings), node_id=default_node_id() + node_suffix, flush_interval=settings.audit_flush_interval
-    )
     return Runtime(settings, engine, identity, kms, changes, audit)
 
 

@@ -15,6 +15,7 @@ from keyhold import app
 from keyhold.config import Settings
 from keyhold.domain.context import RequestContext
 from keyhold.domain.keys.errors import AccessDenied
+from keyhold.domain.keys.model import KeyEvent
 
 ACCOUNT = "000000000000"
 SES_CONTEXT = {"aws:ses:rule-name": "store", "aws:ses:message-id": "m-1", "aws:ses:source-account": ACCOUNT}
@@ -91,3 +92,44 @@ def test_service_calls_are_recorded_with_the_service_as_caller(tmp_path: Path) -
         for secret in (data_key, b"object key"):
             assert secret not in content
             assert base64.b64encode(secret) not in content
+
+
+def test_what_kms_does_on_its_own_is_recorded_as_service_events(tmp_path: Path) -> None:
+    """The runtime wires KmsService's key events to the trail as CloudTrail AwsServiceEvent records."""
+    settings = Settings(data_dir=tmp_path / "data")
+    boot = app.bootstrap(settings)
+    runtime = app.open_runtime(settings)
+    try:
+        credential = runtime.identity.credential(boot.access_key_id)
+        assert credential is not None
+        root = RequestContext(principal=credential.principal, region=settings.region, request_id="req-root")
+        key = runtime.kms.keys.create_key(root)
+        details = (("rotationType", "AUTOMATIC"), ("previousKeyMaterialId", "a" * 64))
+        runtime.kms.keyring.on_event(KeyEvent("RotateKey", key, 1_767_225_600.0, details))
+    finally:
+        runtime.close()
+    [event] = [r for r in _records(settings.data_dir) if r["eventType"] == "AwsServiceEvent"]
+    assert event == {
+        "eventVersion": "1.08",
+        "userIdentity": {"accountId": ACCOUNT, "invokedBy": "AWS Internal"},
+        "eventTime": "2026-01-01T00:00:00Z",
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "RotateKey",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "AWS Internal",
+        "userAgent": "AWS Internal",
+        "requestParameters": None,
+        "responseElements": None,
+        "eventID": event["eventID"],
+        "readOnly": False,
+        "resources": [{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": key.arn}],
+        "eventType": "AwsServiceEvent",
+        "managementEvent": True,
+        "recipientAccountId": ACCOUNT,
+        "serviceEventDetails": {
+            "keyId": key.key_id,
+            "rotationType": "AUTOMATIC",
+            "previousKeyMaterialId": "a" * 64,
+        },
+        "eventCategory": "Management",
+    }

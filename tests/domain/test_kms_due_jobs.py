@@ -13,7 +13,7 @@ from keyhold.crypto.keywrap import RootKey
 from keyhold.domain.context import RequestContext
 from keyhold.domain.identity.model import Principal
 from keyhold.domain.keys.errors import DisabledKey, InvalidKeyState, NotFound
-from keyhold.domain.keys.model import DAY, KeyManager, KeyState, RotationType
+from keyhold.domain.keys.model import DAY, KeyEvent, KeyManager, KeyState, RotationType
 from keyhold.domain.keys.service import KmsService
 from keyhold.storage.sql.db import create_schema, open_engine
 from keyhold.storage.sql.keys import SqlKeyRepo
@@ -50,8 +50,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def kms(engine: Engine, clock: FakeClock) -> KmsService:
-    return KmsService(SqlKeyRepo(engine), RootKey(bytes(range(32))), clock=clock)
+def events() -> list[KeyEvent]:
+    """What KMS did to keys on its own, as the audit trail hears it."""
+    return []
+
+
+@pytest.fixture
+def kms(engine: Engine, clock: FakeClock, events: list[KeyEvent]) -> KmsService:
+    return KmsService(SqlKeyRepo(engine), RootKey(bytes(range(32))), clock=clock, on_event=events.append)
 
 
 @pytest.fixture
@@ -78,7 +84,7 @@ def stored_rows(engine: Engine, key_id: str) -> dict[str, int]:
 
 
 def test_a_key_past_its_deletion_date_is_purged_on_read(
-    kms: KmsService, ctx: RequestContext, clock: FakeClock, engine: Engine
+    kms: KmsService, ctx: RequestContext, clock: FakeClock, engine: Engine, events: list[KeyEvent]
 ) -> None:
     key = kms.keys.create_key(ctx, description="doomed", tags={"team": "a"})
     kms.aliases.create(ctx, "alias/doomed", key.key_id)
@@ -93,17 +99,19 @@ def test_a_key_past_its_deletion_date_is_purged_on_read(
     assert described.state is KeyState.PENDING_DELETION
     assert stored_rows(engine, key.key_id)["keys"] == 1
 
+    assert events == []
     clock.advance(2)  # 7 days + 1 s after scheduling
     with pytest.raises(NotFound):
         kms.keys.describe(ctx, key.key_id)
     assert stored_rows(engine, key.key_id) == {"keys": 0, "materials": 0, "aliases": 0, "tags": 0}
+    assert [(e.name, e.key.key_id, e.at) for e in events] == [("DeleteKey", key.key_id, T0 + 7 * DAY + 1)]
     with pytest.raises(NotFound):
         kms.keys.describe(ctx, "alias/doomed")
     assert kms.run_due_jobs() == (0, 0)  # nothing left to do
 
 
 def test_run_due_jobs_deletes_due_keys_nobody_touched(
-    kms: KmsService, ctx: RequestContext, clock: FakeClock, engine: Engine
+    kms: KmsService, ctx: RequestContext, clock: FakeClock, engine: Engine, events: list[KeyEvent]
 ) -> None:
     due = kms.keys.create_key(ctx)
     kms.aliases.create(ctx, "alias/due", due.key_id)
@@ -132,6 +140,7 @@ def test_run_due_jobs_deletes_due_keys_nobody_touched(
     assert stored_rows(engine, later.key_id)["keys"] == 0
     listed, _ = kms.keys.list_keys(ctx, None, 100)
     assert sorted(k.key_id for k in listed) == sorted([kept.key_id, cancelled.key_id])
+    assert [(e.name, e.key.key_id) for e in events] == [("DeleteKey", due.key_id), ("DeleteKey", later.key_id)]
 
 
 def test_another_service_sees_the_deletion_of_a_key_it_had_cached(
@@ -154,7 +163,9 @@ def test_another_service_sees_the_deletion_of_a_key_it_had_cached(
 # ---- automatic rotation -----------------------------------------------------------------------------------
 
 
-def test_automatic_rotation_when_the_period_has_passed(kms: KmsService, ctx: RequestContext, clock: FakeClock) -> None:
+def test_automatic_rotation_when_the_period_has_passed(
+    kms: KmsService, ctx: RequestContext, clock: FakeClock, events: list[KeyEvent]
+) -> None:
     key = kms.keys.create_key(ctx)
     before = kms.crypto.encrypt(ctx, key.key_id, b"written before rotation", CONTEXT)
     kms.rotation.enable(ctx, key.key_id, 90)
@@ -175,6 +186,14 @@ def test_automatic_rotation_when_the_period_has_passed(kms: KmsService, ctx: Req
     rotated = kms.keys.describe(ctx, key.key_id)
     assert rotated.current_material_id != key.current_material_id
     assert rotated.next_rotation_at == T0 + 180 * DAY
+    [event] = events
+    assert (event.name, event.key.key_id, event.at) == ("RotateKey", key.key_id, T0 + 90 * DAY)
+    assert dict(event.details) == {
+        "rotationType": "AUTOMATIC",
+        "keyOrigin": "AWS_KMS",
+        "previousKeyMaterialId": key.current_material_id,
+        "currentKeyMaterialId": rotated.current_material_id,
+    }
     assert rotated.rotation_enabled
     assert rotated.state is KeyState.ENABLED
     entries, marker = kms.rotation.list(ctx, key.key_id, False, None, 100)

@@ -27,7 +27,7 @@ from keyhold.domain.keys.errors import (
     ValidationFailed,
 )
 from keyhold.domain.keys.imports import WrappingParameters
-from keyhold.domain.keys.model import DAY, Key, KeyState, RotationType
+from keyhold.domain.keys.model import DAY, Key, KeyEvent, KeyState, RotationType
 from keyhold.domain.keys.service import KmsService
 from keyhold.storage.sql.db import create_schema, open_engine
 from keyhold.storage.sql.keys import SqlKeyRepo
@@ -347,8 +347,10 @@ def test_pending_deletion_keeps_its_state_and_refuses_imports(kms: KmsService, c
 
 
 def test_expired_material_is_deleted_on_first_sight_of_the_key(
-    kms: KmsService, ctx: RequestContext, clock: FakeClock
+    engine: Engine, ctx: RequestContext, clock: FakeClock
 ) -> None:
+    events: list[KeyEvent] = []
+    kms = KmsService(SqlKeyRepo(engine), RootKey(bytes(range(32))), clock=clock, on_event=events.append)
     key = external(kms, ctx)
     material_id = import_(kms, ctx, key, valid_to=T0 + 3 * DAY)
     blob = kms.crypto.encrypt(ctx, key.key_id, b"expiring", {}).ciphertext
@@ -360,6 +362,9 @@ def test_expired_material_is_deleted_on_first_sight_of_the_key(
     described = kms.keys.describe(ctx, key.key_id)
     assert (described.state, described.valid_to, described.expiration_model) == (KeyState.PENDING_IMPORT, None, None)
     assert [m.wrapped for m in kms.keyring.repo.list_materials(key.key_id)] == [None]
+    assert [(e.name, e.key.key_id, e.at, dict(e.details)) for e in events] == [
+        ("DeleteExpiredKeyMaterial", key.key_id, T0 + 3 * DAY, {"keyMaterialId": material_id})
+    ]
     assert kms.imports.expire_due() == 0  # nothing left for the job
     assert import_(kms, ctx, key) == material_id
     assert kms.crypto.decrypt(ctx, blob, {}).plaintext == b"expiring"

@@ -252,9 +252,10 @@ def test_delete_key_removes_its_aliases_tags_and_materials(repo: SqlKeyRepo, eng
     survivor, survivor_material = store(repo, tags={"a": "1"}, alias="alias/survivor")
     before = generation(engine)
 
-    repo.delete_key(key.key_id)
+    assert repo.delete_key(key.key_id) is True
 
     assert generation(engine) == before + 1
+    assert repo.delete_key(key.key_id) is False  # already gone: the second of two racing purges knows it
     assert repo.get_key(key.key_id) is None
     assert repo.list_materials(key.key_id) == []
     assert repo.get_material(material.material_id) is None

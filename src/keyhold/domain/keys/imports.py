@@ -203,10 +203,8 @@ class Imports:
         for key in keyring.repo.keys_due(now):
             expiry = import_state.expire(key, keyring.repo.list_materials(key.key_id), now)
             if expiry is not None:
-                keyring.repo.replace_materials(expiry.key, expiry.cleared, expiry.removed)
+                keyring.apply_expiry(expiry, now)
                 count += 1
-        if count:
-            keyring.invalidate()
         return count
 
     def _unwrap(self, key: Key, token: bytes, encrypted_material: bytes, now: float) -> bytes:

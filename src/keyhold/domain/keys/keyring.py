@@ -29,6 +29,7 @@ from keyhold.domain.keys.model import (
     SYMMETRIC_DEFAULT,
     Alias,
     Key,
+    KeyEvent,
     KeyManager,
     KeyState,
     KeyUsage,
@@ -50,10 +51,13 @@ class Keyring:
         *,
         clock: Callable[[], float],
         random: RandomSource = os.urandom,
+        on_event: Callable[[KeyEvent], None] = lambda _event: None,
     ) -> None:
+        """``on_event`` hears what KMS does to keys on its own (see KeyEvent): the audit trail."""
         self.repo = repo
         self.clock = clock
         self.random = random
+        self.on_event = on_event
         self._root_key = root_key
         self._keys: Cache[str, Key] = Cache()
         self._ciphers: Cache[str, tuple[str, kms_blob.MaterialKey]] = Cache()
@@ -77,8 +81,7 @@ class Keyring:
             return None
         now = self.clock()
         if deletion_due(key, now):
-            self.repo.delete_key(key.key_id)
-            self._keys.invalidate()
+            self.delete_due_key(key, now)
             return None
         if key.valid_to is not None and key.valid_to <= now:
             return self._expire_materials(key.key_id, now)
@@ -92,9 +95,21 @@ class Keyring:
         expiry = import_state.expire(key, self.repo.list_materials(key_id), now) if key is not None else None
         if expiry is None:
             return key
-        self.repo.replace_materials(expiry.key, expiry.cleared, expiry.removed)
-        self.invalidate()
+        self.apply_expiry(expiry, now)
         return expiry.key
+
+    def delete_due_key(self, key: Key, now: float) -> None:
+        """Carry out a scheduled deletion whose date has come (on read or by the background job)."""
+        if self.repo.delete_key(key.key_id):
+            self.on_event(KeyEvent("DeleteKey", key, now))
+        self.invalidate()
+
+    def apply_expiry(self, expiry: import_state.Expiry, now: float) -> None:
+        """Delete imported materials whose ValidTo has come (on read or by the background job)."""
+        self.repo.replace_materials(expiry.key, expiry.cleared, expiry.removed)
+        expired = ",".join(m.material_id for m in expiry.cleared) or ",".join(expiry.removed)
+        self.on_event(KeyEvent("DeleteExpiredKeyMaterial", expiry.key, now, (("keyMaterialId", expired),)))
+        self.invalidate()
 
     def resolve(self, ctx: RequestContext, ref: str) -> Key:
         """A key named by key id, key ARN, alias name or alias ARN, in the caller's account and region."""

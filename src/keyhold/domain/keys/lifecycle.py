@@ -176,10 +176,8 @@ class Lifecycle:
         count = 0
         for key in keyring.repo.keys_due(now):
             if deletion_due(key, now):
-                keyring.repo.delete_key(key.key_id)
+                keyring.delete_due_key(key, now)
                 count += 1
-        if count:
-            keyring.invalidate()
         return count
 
     def _authorized(

@@ -114,6 +114,18 @@ class Key:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """Something KMS did to a key on its own, not at a caller's request: ``DeleteKey`` (a scheduled deletion
+    carried out), ``RotateKey`` (an automatic rotation), ``DeleteExpiredKeyMaterial`` (imported material whose
+    ValidTo passed). The audit trail records each as a CloudTrail service event."""
+
+    name: str
+    key: Key
+    at: float
+    details: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Material:
     """One version of a key's material, wrapped under the root key. ``material_id`` is 64 hex characters.
 

@@ -39,8 +39,8 @@ class KeyRepo(Protocol):
         """Oldest first."""
         ...
 
-    def delete_key(self, key_id: str) -> None:
-        """Remove the key, its materials, aliases and tags."""
+    def delete_key(self, key_id: str) -> bool:
+        """Remove the key, its materials, aliases and tags; False if it was already gone."""
         ...
 
     def keys_due(self, now: float) -> list[Key]:

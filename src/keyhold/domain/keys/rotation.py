@@ -21,6 +21,7 @@ from keyhold.domain.keys.model import (
     ORIGIN_EXTERNAL,
     SYMMETRIC_DEFAULT,
     Key,
+    KeyEvent,
     KeyManager,
     KeyState,
     Material,
@@ -100,7 +101,14 @@ class Rotation:
                 next_at = (key.next_rotation_at or now) + period
                 if next_at <= now:  # long overdue (the server was down): rotate once, then a full period
                     next_at = now + period
-                self._rotate(key.with_changes(next_rotation_at=next_at), seq, RotationType.AUTOMATIC)
+                rotated = self._rotate(key.with_changes(next_rotation_at=next_at), seq, RotationType.AUTOMATIC)
+                details = (
+                    ("rotationType", RotationType.AUTOMATIC.value),
+                    ("keyOrigin", key.origin),
+                    ("previousKeyMaterialId", key.current_material_id),
+                    ("currentKeyMaterialId", rotated.current_material_id),
+                )
+                self._keyring.on_event(KeyEvent("RotateKey", rotated, now, details))
                 count += 1
         return count
 

@@ -16,6 +16,7 @@ from keyhold.domain.keys.imports import Imports
 from keyhold.domain.keys.keyring import Keyring
 from keyhold.domain.keys.lifecycle import Lifecycle
 from keyhold.domain.keys.mac_ops import MacOps
+from keyhold.domain.keys.model import KeyEvent
 from keyhold.domain.keys.policies import Policies
 from keyhold.domain.keys.ports import KeyRepo
 from keyhold.domain.keys.rotation import Rotation
@@ -33,12 +34,15 @@ class KmsService:
         random: RandomSource = os.urandom,
         identity_policies: Callable[[Principal], Sequence[str]] = lambda _principal: (),
         quotas: QuotaMeter = NO_QUOTAS,
+        on_event: Callable[[KeyEvent], None] = lambda _event: None,
     ) -> None:
         """``identity_policies`` gives the caller's IAM policy documents (none: only key policies decide);
-        ``quotas`` the request quotas (none by default). The operations whose quota depends on their key charge it
-        themselves; the protocol charges the others through ``self.quotas`` (see domain/quotas.py)."""
+        ``quotas`` the request quotas (none by default): the operations whose quota depends on their key charge it
+        themselves, the protocol charges the others through ``self.quotas`` (see domain/quotas.py); ``on_event``
+        hears what KMS does to keys on its own (deletions when due, automatic rotations, expired imported material).
+        """
         self.quotas = quotas
-        self.keyring = Keyring(repo, root_key, clock=clock, random=random)
+        self.keyring = Keyring(repo, root_key, clock=clock, random=random, on_event=on_event)
         self.grants = Grants(self.keyring)
         self.authz = Authorizer(self.grants.for_key, identity_policies, clock)
         self.keys = Lifecycle(self.keyring, self.authz)

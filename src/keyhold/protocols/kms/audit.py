@@ -4,8 +4,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from keyhold.audit import api_event, is_read_only, key_resource, response_elements
+from keyhold.audit import api_event, is_read_only, key_resource, response_elements, service_event
 from keyhold.domain.context import RequestContext
+from keyhold.domain.keys.model import KeyEvent
 from keyhold.errors import ServiceError
 from keyhold.protocols.kms.errors import code_for
 
@@ -68,6 +69,20 @@ class KmsAudit:
         """A call Keyhold's own services made in process (domain.keys.service_client.CallRecorder)."""
         failure = (code_for(error), error.message) if error is not None else None
         self.record(ctx, operation, started, params, None, failure, key_arn)
+
+
+def key_event_record(event: KeyEvent) -> dict[str, Any]:
+    """The CloudTrail service event (``AwsServiceEvent``) of something KMS did to a key on its own."""
+    key = event.key
+    details: dict[str, Any] = {"keyId": key.key_id, **dict(event.details)}
+    return service_event(
+        event_name=event.name,
+        event_time=event.at,
+        region=key.region,
+        account_id=key.account_id,
+        key_arn=key.arn,
+        details=details,
+    )
 
 
 def now() -> float:

@@ -219,14 +219,15 @@ class SqlKeyRepo:
             ).all()
         return [_material(row) for row in rows]
 
-    def delete_key(self, key_id: str) -> None:
+    def delete_key(self, key_id: str) -> bool:
         with self._engine.begin() as conn:
             conn.execute(delete(kms_aliases).where(kms_aliases.c.target_key_id == key_id))
             conn.execute(delete(kms_grants).where(kms_grants.c.key_id == key_id))
             conn.execute(delete(kms_tags).where(kms_tags.c.key_id == key_id))
             conn.execute(delete(kms_materials).where(kms_materials.c.key_id == key_id))
-            conn.execute(delete(kms_keys).where(kms_keys.c.key_id == key_id))
+            deleted = conn.execute(delete(kms_keys).where(kms_keys.c.key_id == key_id)).rowcount > 0
             self._changed(conn)
+        return deleted
 
     def keys_due(self, now: float) -> list[Key]:
         expired = (
