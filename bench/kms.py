@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,11 +139,11 @@ def child_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def keyhold_server(workers: int, workdir: Path) -> Iterator[Target]:
+def keyhold_server(workers: int, workdir: Path, extra_args: Sequence[str] = ()) -> Iterator[Target]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"keyhold-w{workers}-", dir=workdir))
     log = workdir / f"keyhold-w{workers}.log"
     argv = [sys.executable, "-m", "keyhold", "serve", "--data-dir", str(data_dir)]
-    argv += ["--http-port", "0", "--https-port", "0", "--workers", str(workers)]
+    argv += ["--http-port", "0", "--https-port", "0", "--workers", str(workers), *extra_args]
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
             argv, stdout=log_file, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True
@@ -689,6 +689,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="default",
         help="Keyhold's benchmark key: AWS's default policy, or one whose use statement has conditions",
     )
+    parser.add_argument(
+        "--audit",
+        choices=("on", "off"),
+        default="on",
+        help="Keyhold's audit trail (keyhold serve --audit): off measures what auditing costs",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     args = parser.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -749,9 +755,9 @@ def main(argv: list[str] | None = None) -> int:
         if "keyhold2-id" in args.targets:
             keyhold2.append((args.connections, "id"))
         if keyhold2:
-            plan.append(("keyhold2", lambda: keyhold_server(2, workdir), 2, keyhold2))
+            plan.append(("keyhold2", lambda: keyhold_server(2, workdir, ("--audit", args.audit)), 2, keyhold2))
         if "keyhold1" in args.targets:
-            plan.append(("keyhold1", lambda: keyhold_server(1, workdir), 1, [main_run]))
+            plan.append(("keyhold1", lambda: keyhold_server(1, workdir, ("--audit", args.audit)), 1, [main_run]))
         if "moto" in args.targets:
             plan.append(("moto", lambda: moto_server(workdir), None, [main_run]))
         try:
@@ -786,6 +792,7 @@ def main(argv: list[str] | None = None) -> int:
             "wrk_threads": 1,
             "idle_wait_s": args.idle_wait,
             "key_policy": args.key_policy,
+            "audit": args.audit,
             "request": {
                 "KeySpec": "AES_256",
                 "EncryptionContext": ENCRYPTION_CONTEXT,

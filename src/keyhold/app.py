@@ -50,7 +50,7 @@ class Runtime:
 
     def kms_client(self, service: str) -> ServiceKmsClient:
         """The in-process KMS client a Keyhold service ("s3", "ses", "workmail") uses; its calls are audited."""
-        return ServiceKmsClient(self.kms, service, KmsAudit(self.audit.record))
+        return ServiceKmsClient(self.kms, service, KmsAudit(self.audit.record) if self.settings.audit else None)
 
     def close(self) -> None:
         self.audit.close()
@@ -110,7 +110,7 @@ def open_runtime(settings: Settings, node_suffix: str = "") -> Runtime:
         root_key,
         identity_policies=identity.user_policies.documents,
         quotas=quotas_for(settings),
-        on_event=lambda event: audit.record(key_event_record(event)),
+        on_event=(lambda event: audit.record(key_event_record(event))) if settings.audit else lambda _event: None,
     )
     changes = ChangeFeed(engine)
     changes.subscribe("identity", identity.invalidate)
@@ -127,9 +127,10 @@ def quotas_for(settings: Settings) -> QuotaMeter:
 
 
 def build_app(runtime: Runtime) -> KeyholdApp:
+    sink = runtime.audit.record if runtime.settings.audit else None
     adapters: dict[str, Adapter] = {
-        "kms": KmsProtocol(runtime.kms, OperationValidator.for_service("kms"), KmsAudit(runtime.audit.record)),
-        "iam": iam_adapter(runtime.identity, runtime.audit.record),
-        "sts": sts_adapter(runtime.identity, runtime.audit.record),
+        "kms": KmsProtocol(runtime.kms, OperationValidator.for_service("kms"), KmsAudit(sink) if sink else None),
+        "iam": iam_adapter(runtime.identity, sink),
+        "sts": sts_adapter(runtime.identity, sink),
     }
     return KeyholdApp(adapters, runtime.identity.credential, runtime.changes.poll)

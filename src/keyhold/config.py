@@ -20,6 +20,7 @@ class Settings:
     workers: int = 1
     job_interval: float = 60.0  # seconds between runs of background jobs (deletions, rotations)
     audit_flush_interval: float = 1.0  # seconds an audit record may wait in memory (the loss window on a crash)
+    audit: bool = True  # the audit trail; off only for throwaway environments (and the benchmark's baseline)
     enforce_quotas: bool = False  # AWS's default KMS request quotas, per account and region (ThrottlingException)
     quota_symmetric_rate: float | None = None  # None: AWS's Region-dependent default for symmetric crypto operations
     # Secrets given through the environment; never printed, never in repr().
@@ -100,6 +101,12 @@ def _add_quota_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]
 
 def _add_audit_argument(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     parser.add_argument(
+        "--audit",
+        choices=("on", "off"),
+        default=env.get("KEYHOLD_AUDIT", "on"),
+        help="record every request in the audit trail (default on; KEYHOLD_AUDIT); off keeps no trail at all",
+    )
+    parser.add_argument(
         "--audit-flush-interval",
         type=float,
         default=env.get("KEYHOLD_AUDIT_FLUSH_INTERVAL", "1"),
@@ -119,6 +126,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None
         workers=int(args.workers),
         job_interval=float(args.job_interval),
         audit_flush_interval=float(args.audit_flush_interval),
+        audit=args.audit != "off",
         enforce_quotas=bool(args.enforce_quotas),
         quota_symmetric_rate=None if args.quota_symmetric_rate is None else float(args.quota_symmetric_rate),
         root_key_b64=env.get("KEYHOLD_ROOT_KEY") or None,

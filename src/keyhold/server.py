@@ -164,6 +164,8 @@ def serve(settings: Settings) -> int:
     jobs = _Jobs(settings)
     jobs.start()
     print(_banner(settings, boot, endpoints), flush=True)
+    if not settings.audit:
+        log.warning("the audit trail is off (--audit off): no request will be recorded")
     try:
         if settings.workers == 1:
             _worker(settings, sockets)

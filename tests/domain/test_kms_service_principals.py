@@ -85,3 +85,22 @@ def test_aws_managed_keys_work_only_via_their_service(kms: KmsService, root: Req
         kms.crypto.encrypt(root, "alias/aws/s3", b"object", {})
     with pytest.raises(AccessDenied):  # through another service
         kms.crypto.encrypt(ServiceKmsClient(kms, "ses").on_behalf_of(root), "alias/aws/s3", b"object", {})
+
+
+def test_grant_is_for_aws_resource_tells_service_grants_apart(kms: KmsService, root: RequestContext) -> None:
+    """AWS's documented pattern: users may create grants only through an integrated service."""
+    only_via_services = {
+        "Effect": "Deny",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": False}},
+    }
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [ROOT_STATEMENT, only_via_services]})
+    key = kms.keys.create_key(root, policy=policy)
+    grantee = f"arn:aws:iam::{ACCOUNT}:user/worker"
+    with pytest.raises(AccessDenied, match="explicit deny"):
+        kms.grants.create(root, kms.authz, key.key_id, grantee, ["Decrypt"])
+    via_s3 = ServiceKmsClient(kms, "s3").on_behalf_of(root)
+    grant_id, _token = kms.grants.create(via_s3, kms.authz, key.key_id, grantee, ["Decrypt"])
+    assert [g.grant_id for g in kms.grants.for_key(key.key_id)] == [grant_id]

@@ -139,3 +139,13 @@ def test_search_by_key_and_context(audited: tuple[KeyholdServer, dict[str, Any]]
     assert found.returncode == 0, found.stderr
     events = [json.loads(line) for line in found.stdout.splitlines() if line.strip()]
     assert sorted(e["eventName"] for e in events) == ["Decrypt", "Encrypt", "GenerateDataKey"]
+
+
+def test_audit_off_keeps_no_trail(make_server: Any) -> None:
+    server: KeyholdServer = make_server(extra_args=("--audit", "off"))
+    kms = server.client("kms")
+    key = new_key(kms, Description="not audited")
+    kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    server.client("iam").create_user(UserName=unique("unaudited"))
+    assert server.stop() == 0
+    assert records(server.data_dir) == []

@@ -9,6 +9,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 
+from keyhold.domain.auth.conditions import ContextValue
 from keyhold.domain.cache import Cache
 from keyhold.domain.context import RequestContext
 from keyhold.domain.keys.authz import CONTEXT_OPERATIONS, Authorizer
@@ -48,9 +49,17 @@ class Grants:
     ) -> tuple[str, str]:
         """(grant id, grant token)."""
         key = self._keyring.resolve(ctx, key_ref)
-        authz.check(
-            ctx, key, "CreateGrant", {"kms:GrantOperations": tuple(operations), "kms:GranteePrincipal": grantee}
-        )
+        facts: dict[str, ContextValue] = {
+            "kms:GrantOperations": tuple(operations),
+            "kms:GranteePrincipal": grantee,
+            # true when an AWS service integrated with KMS (here: a Keyhold service) creates the grant for a caller
+            "kms:GrantIsForAWSResource": ctx.via_service is not None,
+        }
+        if retiring is not None:
+            facts["kms:RetiringPrincipal"] = retiring
+        if constraints:
+            facts["kms:GrantConstraintType"] = tuple(constraints)
+        authz.check(ctx, key, "CreateGrant", facts)
         self._keyring.require_not_pending_deletion(key)
         _check_principal(grantee, "GranteePrincipal")
         if retiring is not None:
