@@ -18,22 +18,12 @@ from keyhold.domain.keys.service import KmsService
 from keyhold.storage.sql.db import create_schema, open_engine
 from keyhold.storage.sql.keys import SqlKeyRepo
 from keyhold.storage.sql.schema import kms_aliases, kms_keys, kms_materials, kms_tags
+from support.keys import FakeClock
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
 T0 = 1_700_000_000.0
 CONTEXT = {"purpose": "due-jobs"}
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

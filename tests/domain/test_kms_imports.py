@@ -32,6 +32,7 @@ from keyhold.domain.keys.service import KmsService
 from keyhold.storage.sql.db import create_schema, open_engine
 from keyhold.storage.sql.keys import SqlKeyRepo
 from support.key_import import WRAPPING_ALGORITHMS, pkcs8, wrap
+from support.keys import FakeClock
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -39,17 +40,6 @@ T0 = 1_700_000_000.0
 NO_EXPIRY = {"expiration_model": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
 MATERIAL = bytes(range(32))
 OTHER_MATERIAL = bytes(range(1, 33))
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

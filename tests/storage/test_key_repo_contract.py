@@ -15,15 +15,14 @@ from keyhold.domain.keys.model import (
     Key,
     KeyManager,
     KeyState,
-    KeyUsage,
     Material,
     RotationType,
-    default_key_policy,
 )
 from keyhold.storage.sql.changes import ChangeFeed
 from keyhold.storage.sql.db import open_engine, read_generations
 from keyhold.storage.sql.identity import SqlIdentityRepo
 from keyhold.storage.sql.keys import SqlKeyRepo
+from support.keys import make_key
 
 ACCOUNT = "000000000000"
 OTHER_ACCOUNT = "111111111111"
@@ -40,30 +39,6 @@ def repo(engine: Engine) -> SqlKeyRepo:
 def generation(engine: Engine, name: str = "kms") -> int:
     with engine.connect() as conn:
         return read_generations(conn)[name]
-
-
-def make_key(account_id: str = ACCOUNT, region: str = REGION, **changes: object) -> Key:
-    key = Key(
-        key_id=str(uuid.uuid4()),
-        account_id=account_id,
-        region=region,
-        description="a test key",
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_spec="SYMMETRIC_DEFAULT",
-        origin="AWS_KMS",
-        key_manager=KeyManager.CUSTOMER,
-        state=KeyState.ENABLED,
-        created_at=T0,
-        deletion_date=None,
-        pending_window_days=None,
-        rotation_enabled=False,
-        rotation_period_days=None,
-        next_rotation_at=None,
-        multi_region=False,
-        policy=default_key_policy(account_id),
-        current_material_id="",
-    )
-    return key.with_changes(**changes)
 
 
 def make_material(

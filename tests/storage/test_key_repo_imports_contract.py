@@ -3,14 +3,14 @@ without material or with several versions, the expiry fields of keys and materia
 material is due to expire, and the "kms" change counter every such write bumps."""
 
 import os
-import uuid
 
 import pytest
 from sqlalchemy import Engine
 
-from keyhold.domain.keys.model import DAY, Key, KeyManager, KeyState, KeyUsage, Material, RotationType
+from keyhold.domain.keys.model import DAY, Key, KeyState, Material, RotationType
 from keyhold.storage.sql.db import read_generations
 from keyhold.storage.sql.keys import SqlKeyRepo
+from support.keys import make_key
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -28,27 +28,8 @@ def generation(engine: Engine) -> int:
 
 
 def external_key(**changes: object) -> Key:
-    key = Key(
-        key_id=str(uuid.uuid4()),
-        account_id=ACCOUNT,
-        region=REGION,
-        description="imported",
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_spec="SYMMETRIC_DEFAULT",
-        origin="EXTERNAL",
-        key_manager=KeyManager.CUSTOMER,
-        state=KeyState.PENDING_IMPORT,
-        created_at=T0,
-        deletion_date=None,
-        pending_window_days=None,
-        rotation_enabled=False,
-        rotation_period_days=None,
-        next_rotation_at=None,
-        multi_region=False,
-        policy="{}",
-        current_material_id="",
-    )
-    return key.with_changes(**changes)
+    pending = {"description": "imported", "origin": "EXTERNAL", "state": KeyState.PENDING_IMPORT, "policy": "{}"}
+    return make_key(**{**pending, **changes})
 
 
 def imported(key: Key, seq: int = 0, **changes: object) -> Material:
