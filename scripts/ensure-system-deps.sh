@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests (or benchmarks) need from outside Python, when it is missing.
-#   test:  a running PostgreSQL at 127.0.0.1:5432 (the store contract suite runs against it)
+#   test:  a running PostgreSQL at 127.0.0.1:5432 (the store contract suite runs against it), and the S3 clients
+#          the interoperability tests drive: s3cmd and rclone
 #   bench: wrk (the load generator)
 set -euo pipefail
 what=${1:-test}
@@ -33,7 +34,11 @@ ensure_postgres() {
 }
 
 case "$what" in
-    test) ensure_postgres ;;
+    test)
+        ensure_postgres
+        command -v s3cmd >/dev/null 2>&1 || apt_install s3cmd
+        command -v rclone >/dev/null 2>&1 || apt_install rclone
+        ;;
     bench) command -v wrk >/dev/null 2>&1 || apt_install wrk ;;
     *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac

@@ -14,16 +14,21 @@ from keyhold.domain.identity.model import DEFAULT_ACCOUNT_ID
 from keyhold.domain.identity.service import IdentityService
 from keyhold.domain.keys.service import KmsService
 from keyhold.domain.keys.service_client import ServiceKmsClient
+from keyhold.domain.objects.service import ObjectStore, build_object_store
 from keyhold.domain.quotas import NO_QUOTAS, SYMMETRIC, QuotaMeter, Quotas
 from keyhold.protocols.asgi import Adapter, KeyholdApp
 from keyhold.protocols.kms.audit import KmsAudit, key_event_record
 from keyhold.protocols.kms.router import KmsProtocol
 from keyhold.protocols.model_validation import OperationValidator
 from keyhold.protocols.query_adapters import iam_adapter, sts_adapter
+from keyhold.protocols.s3.multipart_handlers import combine_checksum
+from keyhold.protocols.s3.router import S3Protocol
+from keyhold.storage.blob.filesystem import FilesystemBlobStore
 from keyhold.storage.sql.changes import ChangeFeed
 from keyhold.storage.sql.db import create_schema, open_engine
 from keyhold.storage.sql.identity import SqlIdentityRepo
 from keyhold.storage.sql.keys import SqlKeyRepo
+from keyhold.storage.sql.objects import SqlObjectRepo
 from keyhold.storage.sql.schema import meta
 
 log = logging.getLogger("keyhold")
@@ -47,6 +52,7 @@ class Runtime:
     kms: KmsService
     changes: ChangeFeed
     audit: AuditWriter
+    objects: ObjectStore
 
     def kms_client(self, service: str) -> ServiceKmsClient:
         """The in-process KMS client a Keyhold service ("s3", "ses", "workmail") uses; its calls are audited."""
@@ -87,6 +93,8 @@ def bootstrap(settings: Settings) -> Bootstrap:
         )
     finally:
         engine.dispose()
+    # Temporary files of uploads cut short by a crash; an hour leaves uploads in flight elsewhere alone.
+    FilesystemBlobStore(blobs_dir(settings)).sweep_tmp(older_than_seconds=3600)
     datadir.write_credentials(settings.data_dir, access_key_id, secret, settings.region)
     datadir.ensure_tls(settings.data_dir, settings.host)
     return Bootstrap(access_key_id, secret)
@@ -115,7 +123,22 @@ def open_runtime(settings: Settings, node_suffix: str = "") -> Runtime:
     changes = ChangeFeed(engine)
     changes.subscribe("identity", identity.invalidate)
     changes.subscribe("kms", kms.invalidate)
-    return Runtime(settings, engine, identity, kms, changes, audit)
+    s3_kms = ServiceKmsClient(kms, "s3", KmsAudit(audit.record) if settings.audit else None)
+    objects = build_object_store(
+        SqlObjectRepo(engine),
+        FilesystemBlobStore(blobs_dir(settings)),
+        s3_kms,
+        root_key,
+        identity.user_policies.documents,
+        settings.region,
+        encrypt_by_default=settings.object_encryption,
+        combine_checksum=combine_checksum,
+    )
+    return Runtime(settings, engine, identity, kms, changes, audit, objects)
+
+
+def blobs_dir(settings: Settings) -> Path:
+    return settings.data_dir / "blobs"
 
 
 def quotas_for(settings: Settings) -> QuotaMeter:
@@ -132,5 +155,10 @@ def build_app(runtime: Runtime) -> KeyholdApp:
         "kms": KmsProtocol(runtime.kms, OperationValidator.for_service("kms"), KmsAudit(sink) if sink else None),
         "iam": iam_adapter(runtime.identity, sink),
         "sts": sts_adapter(runtime.identity, sink),
+        "s3": S3Protocol(
+            runtime.objects, runtime.identity.credential, allow_http_ssec=runtime.settings.allow_ssec_over_http
+        ),
     }
-    return KeyholdApp(adapters, runtime.identity.credential, runtime.changes.poll)
+    return KeyholdApp(
+        adapters, runtime.identity.credential, runtime.changes.poll, default_region=runtime.settings.region
+    )

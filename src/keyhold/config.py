@@ -23,6 +23,8 @@ class Settings:
     audit: bool = True  # the audit trail; off only for throwaway environments (and the benchmark's baseline)
     enforce_quotas: bool = False  # AWS's default KMS request quotas, per account and region (ThrottlingException)
     quota_symmetric_rate: float | None = None  # None: AWS's Region-dependent default for symmetric crypto operations
+    allow_ssec_over_http: bool = False  # SSE-C over plain HTTP: only for test rigs (S3 refuses it)
+    object_encryption: bool = True  # off: objects that ask for no encryption are stored as sent (benchmark baselines)
     # Secrets given through the environment; never printed, never in repr().
     root_key_b64: str | None = field(default=None, repr=False)
     root_access_key_id: str | None = None
@@ -81,6 +83,23 @@ def add_serve_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str])
     )
     _add_audit_argument(parser, env)
     _add_quota_arguments(parser, env)
+    _add_object_arguments(parser, env)
+
+
+def _add_object_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    parser.add_argument(
+        "--allow-ssec-over-http",
+        action="store_true",
+        default=_flag(env.get("KEYHOLD_ALLOW_SSEC_OVER_HTTP")),
+        help="accept SSE-C keys over plain HTTP, for test rigs only (KEYHOLD_ALLOW_SSEC_OVER_HTTP=1)",
+    )
+    parser.add_argument(
+        "--object-encryption",
+        choices=("on", "off"),
+        default=env.get("KEYHOLD_OBJECT_ENCRYPTION", "on"),
+        help="encrypt objects that ask for no encryption with SSE-S3, as S3 does (default on); off stores them "
+        "as sent, for benchmark baselines only (KEYHOLD_OBJECT_ENCRYPTION)",
+    )
 
 
 def _add_quota_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
@@ -129,6 +148,8 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None
         audit=args.audit != "off",
         enforce_quotas=bool(args.enforce_quotas),
         quota_symmetric_rate=None if args.quota_symmetric_rate is None else float(args.quota_symmetric_rate),
+        allow_ssec_over_http=bool(args.allow_ssec_over_http),
+        object_encryption=args.object_encryption != "off",
         root_key_b64=env.get("KEYHOLD_ROOT_KEY") or None,
         root_access_key_id=env.get("KEYHOLD_ROOT_ACCESS_KEY_ID") or None,
         root_secret_access_key=env.get("KEYHOLD_ROOT_SECRET_ACCESS_KEY") or None,

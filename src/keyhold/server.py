@@ -166,6 +166,8 @@ def serve(settings: Settings) -> int:
     print(_banner(settings, boot, endpoints), flush=True)
     if not settings.audit:
         log.warning("the audit trail is off (--audit off): no request will be recorded")
+    if not settings.object_encryption:
+        log.warning("object encryption is off (--object-encryption off): objects that ask for none are stored as sent")
     try:
         if settings.workers == 1:
             _worker(settings, sockets)

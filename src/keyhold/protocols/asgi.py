@@ -1,27 +1,33 @@
 """The HTTP front door: one ASGI app for every AWS API Keyhold speaks.
 
-    read body → SigV4 parse → route by the credential scope's service → poll cross-process changes
+    read body → SigV4 parse (SigV2 for S3) → route by the credential scope's service → poll cross-process changes
     → look up the access key → verify → the service's adapter → one send of the response
 
 The hot cryptographic operations, which in the steady state touch only in-memory caches, run on the event loop;
 everything that writes runs in a worker thread, so a commit's fsync never stalls the loop.
+
+S3 requests stream: their body is not read up front but handed to the worker thread as a BodyStream that asks
+the event loop for one block (about 1 MiB) at a time, and an object's body goes out block by block as the
+worker thread produces it. Memory per request stays a few blocks, whatever the object's size.
 
 Errors before the adapter (no or bad authentication) are rendered in the protocol the request was meant for,
 guessed from X-Amz-Target or Action when there is no credential scope to read it from.
 """
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from keyhold.domain.identity.model import Credential, Principal
-from keyhold.protocols.http import Request, Response
-from keyhold.protocols.sigv4 import AuthError, AuthFailure, parse, verify
+from keyhold.protocols.http import ClientDisconnected, Request, Response
+from keyhold.protocols.sigv2 import SignedV2, parse_v2, verify_v2
+from keyhold.protocols.sigv4 import AuthError, AuthFailure, SignedRequest, parse, verify
 
 log = logging.getLogger("keyhold.http")
 
@@ -31,6 +37,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY_BYTES = 1 << 20
+STREAM_BLOCK_BYTES = 1 << 20
 
 
 class Adapter(Protocol):
@@ -47,6 +54,13 @@ class Adapter(Protocol):
         ...
 
 
+@runtime_checkable
+class VirtualHosting(Protocol):
+    """An adapter that can tell the bucket a virtual-hosted-style Host names (S3): SigV2 signs it."""
+
+    def virtual_host_bucket(self, request: Request) -> str | None: ...
+
+
 class KeyholdApp:
     def __init__(
         self,
@@ -56,8 +70,12 @@ class KeyholdApp:
         *,
         threads: int = 8,
         clock: Callable[[], float] = time.time,
+        streaming: frozenset[str] = frozenset({"s3"}),
+        default_region: str = "us-east-1",
     ) -> None:
         self._adapters = adapters
+        self._default_region = default_region  # for SigV2 (S3) requests, which name no region
+        self._streaming = streaming
         self._credentials = credentials
         self._poll_changes = poll_changes
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="keyhold")
@@ -70,33 +88,80 @@ class KeyholdApp:
         if scope["type"] != "http":
             return
         request_id = str(uuid.uuid4())
-        body, too_large = await _read_body(receive)
-        request = _request(scope, body, request_id)
+        loop = asyncio.get_running_loop()
+        request = _request(scope, b"", request_id)
+        if _streamed_service(request) in self._streaming:
+            body = _ReceivedBody(receive, loop)
+            request = dataclasses.replace(request, stream=body)
+            response = await loop.run_in_executor(self._executor, self._serve, request)
+            if not body.ended and _has_body(request):  # answered before reading the body (an error): leave it unread
+                response = dataclasses.replace(response, headers=[*response.headers, ("connection", "close")])
+            await self._send(send, response, loop)
+            return
+        body_bytes, too_large = await _read_body(receive)
+        request = dataclasses.replace(request, body=body_bytes)
         if too_large:
             response = self._adapter_for(request, None).too_large(request)
         elif self._adapter_for(request, None).inline(request):
             response = self._serve(request)
         else:
-            loop = asyncio.get_running_loop()
             response = await loop.run_in_executor(self._executor, self._serve, request)
-        await _send(send, response)
+        await self._send(send, response, loop)
+
+    async def _send(self, send: Send, response: Response, loop: asyncio.AbstractEventLoop) -> None:
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
+        if response.stream is None:
+            if not any(name == "content-length" for name, _ in response.headers):
+                headers.append((b"content-length", str(len(response.body)).encode()))
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send({"type": "http.response.body", "body": response.body})
+            return
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        blocks = iter(response.stream)
+        try:
+            while (block := await loop.run_in_executor(self._executor, next, blocks, None)) is not None:
+                await send({"type": "http.response.body", "body": block, "more_body": True})
+        except Exception:
+            # The status line is gone already: cut the connection, so the client sees a short body.
+            log.exception("a response body failed part-way; closing the connection")
+            raise
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()
+        await send({"type": "http.response.body", "body": b""})
 
     def _serve(self, request: Request) -> Response:
         adapter = self._adapter_for(request, None)
         try:
-            signed = parse(request)
-            adapter = self._adapter_for(request, signed.service)
+            signed = self._parse(request)
+            adapter = self._adapter_for(request, "s3" if isinstance(signed, SignedV2) else signed.service)
             self._poll_changes()  # before the credential lookup: a deleted access key must not work even once
             credential = self._credentials(signed.access_key_id)
             if credential is None or not credential.active:
                 raise AuthError(AuthFailure.UNRECOGNIZED_KEY, "The security token included in the request is invalid.")
-            verify(request, signed, credential.secret_access_key, datetime.fromtimestamp(self._clock(), UTC))
+            now = datetime.fromtimestamp(self._clock(), UTC)
+            if isinstance(signed, SignedV2):
+                bucket = adapter.virtual_host_bucket(request) if isinstance(adapter, VirtualHosting) else None
+                verify_v2(request, signed, credential.secret_access_key, now, bucket)
+                return adapter.handle(request, credential.principal, self._default_region)
+            verify(request, signed, credential.secret_access_key, now)
             return adapter.handle(request, credential.principal, signed.region)
         except AuthError as exc:
             return adapter.auth_error(exc.failure, exc.message, request)
         except Exception:
             log.exception("internal error serving request %s", request.request_id)
             return adapter.internal_error(request)
+
+    def _parse(self, request: Request) -> SignedRequest | SignedV2:
+        """SigV4; or, for S3 only, SigV2 (which boto3 still presigns S3 URLs with by default)."""
+        try:
+            return parse(request)
+        except AuthError:
+            signed = parse_v2(request) if "s3" in self._adapters else None
+            if signed is None:
+                raise
+            return signed
 
     def _adapter_for(self, request: Request, service: str | None) -> Adapter:
         if service is None:
@@ -110,7 +175,62 @@ class KeyholdApp:
 STS_ACTIONS = frozenset({"GetCallerIdentity", "AssumeRole", "GetSessionToken", "GetAccessKeyInfo"})
 
 
+def _streamed_service(request: Request) -> str | None:
+    """The service a request is for, from its signature (or, unsigned, its shape), without reading its body;
+    None when only the body can tell (an unsigned Query request)."""
+    try:
+        return parse(request).service
+    except AuthError:
+        pass
+    try:
+        if parse_v2(request) is not None:  # SigV2 is S3's only
+            return "s3"
+    except AuthError:
+        return "s3"
+    if request.header("x-amz-target"):
+        return "kms"
+    if request.header("content-type").startswith("application/x-www-form-urlencoded"):
+        return None
+    return None if "Action=" in request.query_string else "s3"
+
+
+def _has_body(request: Request) -> bool:
+    return request.header("content-length", "0") not in ("", "0") or "transfer-encoding" in request.headers
+
+
+class _ReceivedBody:
+    """A request body as a BodyStream: the worker thread asks the event loop for the next block."""
+
+    def __init__(self, receive: Receive, loop: asyncio.AbstractEventLoop) -> None:
+        self._receive = receive
+        self._loop = loop
+        self.ended = False
+
+    def read_block(self) -> bytes:
+        if self.ended:
+            return b""
+        return asyncio.run_coroutine_threadsafe(self._gather(), self._loop).result()
+
+    async def _gather(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while size < STREAM_BLOCK_BYTES:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk = message.get("body", b"")
+            if chunk:
+                parts.append(chunk)
+                size += len(chunk)
+            if not message.get("more_body", False):
+                self.ended = True
+                break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def _guess_service(request: Request) -> str:
+    if request.stream is not None:
+        return "s3"
     if request.header("x-amz-target").startswith("TrentService."):
         return "kms"
     action = request.form().get("Action")
@@ -156,13 +276,6 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
         if not message.get("more_body", False):
             break
     return b"".join(chunks), too_large
-
-
-async def _send(send: Send, response: Response) -> None:
-    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
-    headers.append((b"content-length", str(len(response.body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -1,7 +1,21 @@
 """The plain request and response every protocol adapter works with (no framework types past asgi.py)."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import parse_qsl
+
+
+class BodyStream(Protocol):
+    """A request body read as it arrives (S3 uploads), from a worker thread."""
+
+    def read_block(self) -> bytes:
+        """The next block of the body (up to about 1 MiB); b"" once the body has ended."""
+        ...
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body ended."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +28,7 @@ class Request:
     client_ip: str
     secure: bool  # arrived over TLS
     request_id: str
+    stream: BodyStream | None = None  # set instead of ``body`` for protocols that stream bodies (S3)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)
@@ -34,3 +49,7 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # A body produced as it is sent (S3 GetObject), from a worker thread. The headers then carry content-length
+    # themselves; if producing it fails part-way, the connection is cut, so a client sees a short body, not a
+    # wrong one.
+    stream: Iterable[bytes] | None = None

@@ -45,6 +45,11 @@ _AUTH_ERRORS: dict[AuthFailure, tuple[str, int, str]] = {
         403,
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
     ),
+    AuthFailure.MISSING_CONTENT_SHA256: (  # only streamed (S3) requests reach this
+        "IncompleteSignature",
+        400,
+        "Missing required header for this request: x-amz-content-sha256",
+    ),
 }
 
 

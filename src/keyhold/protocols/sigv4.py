@@ -9,9 +9,10 @@ region, service and "aws4_request") and sends HMAC(signing key, string to sign) 
 For "s3" the URI is the path as sent; every other service removes dot and empty segments and percent-encodes
 the path once more. The query is every parameter except a presigned URL's X-Amz-Signature, decoded, encoded
 again with only A-Za-z0-9-_.~ left bare, and sorted. The payload hash is the x-amz-content-sha256 header when
-sent, else UNSIGNED-PAYLOAD for presigned S3 URLs, else the body's SHA-256. The signature parts come in the
-Authorization header or in the X-Amz-* query parameters of a presigned URL. ``parse`` reads them without any
-secret; the caller looks the access key up and calls ``verify``. botocore's signer is the reference.
+sent, else UNSIGNED-PAYLOAD for presigned S3 URLs, else the body's SHA-256. A streamed (S3) body is not here yet
+when the signature is checked: its reader compares the declared hash with the body's at the end. The signature
+parts come in the Authorization header or in the X-Amz-* query parameters of a presigned URL. ``parse`` reads
+them without any secret; the caller looks the access key up and calls ``verify``. botocore's signer is the reference.
 """
 
 import datetime
@@ -52,6 +53,7 @@ class AuthFailure(enum.Enum):
     EXPIRED = "expired"
     UNRECOGNIZED_KEY = "unrecognized_key"  # raised by callers: this module never sees the key store
     PAYLOAD_HASH_MISMATCH = "payload_hash_mismatch"
+    MISSING_CONTENT_SHA256 = "missing_content_sha256"  # a streamed (S3) request signed without declaring its hash
 
 
 class AuthError(Exception):
@@ -293,8 +295,14 @@ def _payload_hash(request: Request, signed: SignedRequest) -> str:
     if declared is None:
         if signed.presigned and signed.service == "s3":
             return UNSIGNED_PAYLOAD
+        if request.stream is not None:
+            raise AuthError(
+                AuthFailure.MISSING_CONTENT_SHA256, "Missing required header for this request: x-amz-content-sha256"
+            )
         return hashlib.sha256(request.body).hexdigest()
     unsigned = declared == UNSIGNED_PAYLOAD or declared.startswith("STREAMING-")
+    if request.stream is not None:
+        return declared  # the body is still to come: its reader checks the declared hash at the end
     if not unsigned and declared.lower() != hashlib.sha256(request.body).hexdigest():
         raise AuthError(AuthFailure.PAYLOAD_HASH_MISMATCH, MSG_PAYLOAD)
     return declared

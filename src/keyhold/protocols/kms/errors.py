@@ -38,6 +38,7 @@ AUTH_ERROR_CODES: dict[AuthFailure, tuple[str, int]] = {
     AuthFailure.INCOMPLETE: ("IncompleteSignatureException", 400),
     AuthFailure.SIGNATURE_MISMATCH: ("InvalidSignatureException", 400),
     AuthFailure.PAYLOAD_HASH_MISMATCH: ("InvalidSignatureException", 400),
+    AuthFailure.MISSING_CONTENT_SHA256: ("InvalidSignatureException", 400),  # only streamed (S3) requests
     AuthFailure.EXPIRED: ("InvalidSignatureException", 400),
     AuthFailure.UNRECOGNIZED_KEY: ("UnrecognizedClientException", 400),
 }

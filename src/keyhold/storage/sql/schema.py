@@ -6,6 +6,7 @@ crypto/keywrap.py): key material in ``kms_materials.wrapped``, secret access key
 """
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -163,3 +164,84 @@ kms_grants = Table(
 )
 Index("kms_grants_by_key", kms_grants.c.key_id, kms_grants.c.grant_id)
 Index("kms_grants_by_retiring", kms_grants.c.retiring_principal, kms_grants.c.grant_id)
+
+
+# ---- the object store (storage/sql/objects.py) ---------------------------------------------------------------
+
+
+def _binary_ordered(length: int) -> String:
+    """A string column compared and ordered by its UTF-8 bytes, as S3 orders keys: SQLite's default BINARY
+    collation does that; on PostgreSQL the column gets the "C" collation whatever the database's default."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+s3_buckets = Table(
+    "s3_buckets",
+    metadata,
+    Column("name", _binary_ordered(63), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("encryption", Text, nullable=True),  # JSON object: the BucketEncryption; NULL: the SSE-S3 default
+    Column("policy", Text, nullable=True),
+)
+Index("s3_buckets_by_account", s3_buckets.c.account_id, s3_buckets.c.name)
+
+# No ON DELETE CASCADE: a bucket that holds objects cannot be deleted.
+s3_objects = Table(
+    "s3_objects",
+    metadata,
+    Column("bucket", _binary_ordered(63), ForeignKey("s3_buckets.name"), primary_key=True),
+    Column("key", _binary_ordered(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("etag", String(64), nullable=False),
+    Column("last_modified", Float, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("headers", Text, nullable=False),  # JSON object
+    Column("user_metadata", Text, nullable=False),  # JSON object
+    Column("checksum_algorithm", String(16), nullable=True),
+    Column("checksum_value", String(128), nullable=True),
+    Column("checksum_type", String(16), nullable=True),
+    Column("encryption", Text, nullable=False),  # Envelope.to_json()
+    Column("parts", Text, nullable=False),  # JSON list of {number, size, blob_id, etag, salt}
+)
+
+# In-progress multipart uploads; deleted with their bucket (by SqlObjectRepo.delete_bucket, not by cascade).
+s3_uploads = Table(
+    "s3_uploads",
+    metadata,
+    Column("upload_id", _binary_ordered(128), primary_key=True),
+    Column("bucket", _binary_ordered(63), ForeignKey("s3_buckets.name"), nullable=False),
+    Column("key", _binary_ordered(1024), nullable=False),
+    Column("initiated", Float, nullable=False),
+    Column("initiator_arn", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("headers", Text, nullable=False),  # JSON object
+    Column("user_metadata", Text, nullable=False),  # JSON object
+    Column("checksum_algorithm", String(16), nullable=True),
+    Column("checksum_type", String(16), nullable=True),
+    Column("encryption", Text, nullable=False),  # Envelope.to_json()
+)
+Index("s3_uploads_by_key", s3_uploads.c.bucket, s3_uploads.c.key, s3_uploads.c.initiated, s3_uploads.c.upload_id)
+
+s3_parts = Table(
+    "s3_parts",
+    metadata,
+    Column("upload_id", _binary_ordered(128), ForeignKey("s3_uploads.upload_id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("etag", String(64), nullable=False),
+    Column("blob_id", String(64), nullable=False),
+    Column("last_modified", Float, nullable=False),
+    Column("checksum", String(128), nullable=True),  # base64, in the upload's checksum algorithm
+    Column("stream_salt", String(64), nullable=False, default=""),  # hex; "" when not encrypted
+)
+
+# Generations of the Keyhold-owned key that seals SSE-S3 data keys, wrapped under the root key.
+s3_sse_keys = Table(
+    "s3_sse_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""The object store: buckets, objects, multipart uploads and their server-side encryption."""

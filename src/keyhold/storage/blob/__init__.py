@@ -1,0 +1,1 @@
+"""Blob stores: where the encrypted bytes of objects live (keyhold.domain.objects.ports.BlobStore)."""
