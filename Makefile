@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-s3 clean
 
 # The runtime environment: the package and its pinned dependencies.
 $(BIN)/keyhold: pyproject.toml constraints.txt
@@ -35,6 +35,10 @@ test: $(VENV)/.test-deps lint typecheck
 bench: $(VENV)/.test-deps
 	bash scripts/ensure-system-deps.sh bench
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/kms.py $(ARGS)
+
+bench-s3: $(VENV)/.test-deps
+	bash scripts/ensure-system-deps.sh bench
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/s3.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

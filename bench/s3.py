@@ -87,7 +87,7 @@ def sse_params(mode: str, key_id: str | None) -> tuple[dict[str, Any], list[str]
         return {}, []
     if mode == "SSE-C":
         md5 = base64.b64encode(hashlib.md5(CUSTOMER_KEY, usedforsecurity=False).digest()).decode()
-        params = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": CUSTOMER_KEY, "SSECustomerKeyMD5": md5}
+        params: dict[str, Any] = {}  # the SSE-C headers travel unsigned beside the presigned URL (S3 allows it)
         headers = {
             "x-amz-server-side-encryption-customer-algorithm": "AES256",
             "x-amz-server-side-encryption-customer-key": base64.b64encode(CUSTOMER_KEY).decode(),

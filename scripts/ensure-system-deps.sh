@@ -2,7 +2,7 @@
 # Installs and starts what the tests (or benchmarks) need from outside Python, when it is missing.
 #   test:  a running PostgreSQL at 127.0.0.1:5432 (the store contract suite runs against it), and the S3 clients
 #          the interoperability tests drive: s3cmd and rclone
-#   bench: wrk (the load generator)
+#   bench: wrk (the KMS load generator) and curl (the object store benchmark's client)
 set -euo pipefail
 what=${1:-test}
 
@@ -39,6 +39,9 @@ case "$what" in
         command -v s3cmd >/dev/null 2>&1 || apt_install s3cmd
         command -v rclone >/dev/null 2>&1 || apt_install rclone
         ;;
-    bench) command -v wrk >/dev/null 2>&1 || apt_install wrk ;;
+    bench)
+        command -v wrk >/dev/null 2>&1 || apt_install wrk
+        command -v curl >/dev/null 2>&1 || apt_install curl
+        ;;
     *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac

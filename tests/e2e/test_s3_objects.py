@@ -121,6 +121,13 @@ def test_key_length_limit(s3: Any, bucket: str) -> None:
     assert (status, code, message) == (400, "KeyTooLongError", "Your key is too long")
 
 
+def test_key_with_a_nul_character_is_refused(s3: Any, bucket: str) -> None:
+    """U+0000 cannot be stored (PostgreSQL text) nor listed (XML 1.0): a clear 400, never a 500."""
+    status, code, _ = fails_with(s3.put_object, Bucket=bucket, Key="a\x00b", Body=b"no")
+    assert (status, code) == (400, "InvalidArgument")
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="a")["KeyCount"] == 0
+
+
 # -- metadata and stored headers -------------------------------------------------------------------------------
 
 

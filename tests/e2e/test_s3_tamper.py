@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from support.kms import new_key
 from support.s3 import (
@@ -526,11 +527,6 @@ def test_sse_c_row_keeps_a_salted_check_only(tamper_server: KeyholdServer, s3: A
     assert json.dumps(checks).find(md5_hex(ckey)) == -1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: nothing authenticates a multipart object's list of parts as a whole, so a row edited to "
-    "drop a part (and shrink its size to match) serves the remaining parts; every stream still checks out",
-)
 @pytest.mark.parametrize("dropped", ["last", "middle"])
 def test_part_dropped_from_the_row_with_its_size(
     tamper_server: KeyholdServer, s3: Any, kms_key: dict[str, Any], dropped: str
@@ -546,3 +542,48 @@ def test_part_dropped_from_the_row_with_its_size(
     finally:
         update_object_row(tamper_server, stored.bucket, stored.key, size=row["size"], parts=row["parts"])
         stored.assert_whole()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("content_type", "text/html"),
+        ("etag", "0" * 32),
+        ("user_metadata", '{"owner":"mallory"}'),
+        ("headers", '{"content-disposition":"attachment"}'),
+        ("last_modified", 1.0),
+    ],
+)
+def test_row_seal_catches_a_change_to_any_column(
+    tamper_server: KeyholdServer, s3: Any, kms_key: dict[str, Any], column: str, value: object
+) -> None:
+    """Columns that say nothing about encryption are covered too: the row's seal is over every field."""
+    stored = put(s3, kms_key, "sse-s3")
+    with database(tamper_server) as conn:
+        (original,) = conn.execute(
+            f'SELECT "{column}" FROM s3_objects WHERE bucket = ? AND key = ?',  # noqa: S608
+            (stored.bucket, stored.key),
+        ).fetchone()
+    update_object_row(tamper_server, stored.bucket, stored.key, **{column: value})
+    try:
+        stored.assert_fails()
+        with pytest.raises(ClientError) as head:
+            s3.head_object(Bucket=stored.bucket, Key=stored.key)
+        assert head.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    finally:
+        update_object_row(tamper_server, stored.bucket, stored.key, **{column: original})
+    stored.assert_whole()
+
+
+def test_row_seal_of_another_row_is_refused(tamper_server: KeyholdServer, s3: Any, kms_key: dict[str, Any]) -> None:
+    bucket = new_bucket(s3, "tamper")
+    first, second = put(s3, kms_key, "sse-s3", bucket=bucket), put(s3, kms_key, "sse-s3", bucket=bucket)
+    with database(tamper_server) as conn:
+        first_seal, second_seal = (
+            conn.execute("SELECT seal FROM s3_objects WHERE bucket = ? AND key = ?", (bucket, s.key)).fetchone()[0]
+            for s in (first, second)
+        )
+    update_object_row(tamper_server, bucket, second.key, seal=first_seal)
+    second.assert_fails()
+    update_object_row(tamper_server, bucket, second.key, seal=second_seal)
+    second.assert_whole()

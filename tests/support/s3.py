@@ -169,6 +169,7 @@ def object_row(server: KeyholdServer, bucket: str, key: str) -> dict[str, Any]:
     found = dict(row)
     found["encryption"] = json.loads(found["encryption"])
     found["parts"] = json.loads(found["parts"])
+    found["seal"] = bytes(found["seal"]).hex()  # the row's HMAC seal: bytes in the database, hex here
     return found
 
 

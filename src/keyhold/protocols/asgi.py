@@ -15,6 +15,7 @@ guessed from X-Amz-Target or Action when there is no credential scope to read it
 """
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import logging
 import time
@@ -93,7 +94,10 @@ class KeyholdApp:
         if _streamed_service(request) in self._streaming:
             body = _ReceivedBody(receive, loop)
             request = dataclasses.replace(request, stream=body)
-            response = await loop.run_in_executor(self._executor, self._serve, request)
+            try:
+                response = await loop.run_in_executor(self._executor, self._serve, request)
+            finally:
+                body.close()
             if not body.ended and _has_body(request):  # answered before reading the body (an error): leave it unread
                 response = dataclasses.replace(response, headers=[*response.headers, ("connection", "close")])
             await self._send(send, response, loop)
@@ -119,7 +123,10 @@ class KeyholdApp:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         blocks = iter(response.stream)
         try:
-            while (block := await loop.run_in_executor(self._executor, next, blocks, None)) is not None:
+            # The next block is produced (read, decrypted) in the worker thread while this one goes to the socket.
+            pending = loop.run_in_executor(self._executor, next, blocks, None)
+            while (block := await pending) is not None:
+                pending = loop.run_in_executor(self._executor, next, blocks, None)
                 await send({"type": "http.response.body", "body": block, "more_body": True})
         except Exception:
             # The status line is gone already: cut the connection, so the client sees a short body.
@@ -199,17 +206,33 @@ def _has_body(request: Request) -> bool:
 
 
 class _ReceivedBody:
-    """A request body as a BodyStream: the worker thread asks the event loop for the next block."""
+    """A request body as a BodyStream: the worker thread asks the event loop for the next block, and while it
+    works on that block the event loop is already gathering the one after (one block ahead, no more)."""
 
     def __init__(self, receive: Receive, loop: asyncio.AbstractEventLoop) -> None:
         self._receive = receive
         self._loop = loop
+        self._next: concurrent.futures.Future[bytes] | None = None
         self.ended = False
 
     def read_block(self) -> bytes:
-        if self.ended:
-            return b""
-        return asyncio.run_coroutine_threadsafe(self._gather(), self._loop).result()
+        if self._next is None:
+            if self.ended:
+                return b""
+            self._next = asyncio.run_coroutine_threadsafe(self._gather(), self._loop)
+        try:
+            block = self._next.result()
+        finally:
+            self._next = None
+        if not self.ended:
+            self._next = asyncio.run_coroutine_threadsafe(self._gather(), self._loop)
+        return block
+
+    def close(self) -> None:
+        """Stop gathering ahead: the request has been answered (perhaps before its body was read)."""
+        if self._next is not None:
+            self._next.cancel()
+            self._next = None
 
     async def _gather(self) -> bytes:
         parts: list[bytes] = []

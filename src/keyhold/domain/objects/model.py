@@ -136,6 +136,7 @@ class ObjectRecord:
     checksum: Checksum | None = None
     encryption: Envelope = field(default_factory=Envelope)
     parts: tuple[StoredPart, ...] = ()
+    seal: bytes = b""  # the row's seal (domain/objects/sealing.py): any change to the row is caught on read
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,9 +154,7 @@ class MultipartUploads:
         upload = self._upload(ctx, bucket_name, key, upload_id, "s3:PutObject")
         data_keys = self._part_keys(ctx, upload, customer_key)
         self._objects.bucket_for(ctx, source_bucket, "s3:GetObject", source_key)
-        source = self._repo.get_object(source_bucket, source_key)
-        if source is None:
-            raise NoSuchKey(source_key)
+        source = self._objects.sealed_object(source_bucket, source_key)
         self._objects.envelopes.check_customer_key(source.encryption, source_customer_key)
         check_copy_source(source_conditions, source.etag, source.last_modified)
         start, end = source_range if source_range is not None else (0, source.size - 1)
@@ -252,7 +250,7 @@ class MultipartUploads:
             if if_match is not None and current is None:
                 raise NoSuchKey(key)  # as PutObject: If-Match on a key with no object is 404 NoSuchKey
             check_write(if_match, if_none_match, current.etag if current else None)
-        replaced, unused = self._repo.complete_upload(upload_id, record)
+        replaced, unused = self._repo.complete_upload(upload_id, self._objects.seal(record))
         self._objects.discard(part.blob_id for part in unused)
         if replaced is not None:
             self._objects.discard(part.blob_id for part in replaced.parts)

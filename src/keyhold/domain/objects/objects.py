@@ -46,6 +46,7 @@ from keyhold.domain.objects.model import (
     StoredPart,
 )
 from keyhold.domain.objects.ports import BlobStore, ObjectRepo
+from keyhold.domain.objects.sealing import RowSeals
 from keyhold.domain.objects.streams import read_part, write_stream
 
 log = logging.getLogger("keyhold.objects")
@@ -74,6 +75,10 @@ def check_key(key: str) -> None:
         raise InvalidArgument("Key must not be empty", "key", key)
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise KeyTooLong()
+    if "\x00" in key or any("\ud800" <= c <= "\udfff" for c in key):  # not storable, and no XML can list them
+        raise InvalidArgument(
+            "Object key contains characters that are not supported", "key", key.encode("unicode_escape").decode()
+        )
 
 
 def check_metadata(user_metadata: Mapping[str, str]) -> None:
@@ -102,6 +107,7 @@ class Objects:
         buckets: Buckets,
         envelopes: Envelopes,
         authz: BucketAuthorizer,
+        seals: RowSeals,
         *,
         default_mode: str = SSE_S3,
         clock: Callable[[], float] = time.time,
@@ -113,6 +119,7 @@ class Objects:
         self._buckets = buckets
         self.envelopes = envelopes
         self._authz = authz
+        self._seals = seals
         self._default_mode = default_mode
         self._clock = clock
 
@@ -207,6 +214,7 @@ class Objects:
         """Store the record (conditions checked atomically) and drop the blobs of the object it replaced."""
         if_absent = if_none_match is not None and if_none_match.strip() == "*"
         etag = None if if_match is None or if_match.strip() == "*" else if_match.strip().strip('"')
+        record = self._seals.seal(record)
         try:
             if if_match is not None and etag is None:  # If-Match: * - any current object
                 current = self._repo.get_object(record.bucket, record.key)
@@ -296,10 +304,17 @@ class Objects:
 
     def _readable(self, ctx: RequestContext, bucket_name: str, key: str) -> ObjectRecord:
         self.bucket_for(ctx, bucket_name, "s3:GetObject", key)
+        return self.sealed_object(bucket_name, key)
+
+    def seal(self, record: ObjectRecord) -> ObjectRecord:
+        return self._seals.seal(record)
+
+    def sealed_object(self, bucket_name: str, key: str) -> ObjectRecord:
+        """The object's row, once its seal holds (InvalidCiphertext if the row was changed); NoSuchKey if none."""
         record = self._repo.get_object(bucket_name, key)
         if record is None:
             raise NoSuchKey(key)
-        return record
+        return self._seals.check(record)
 
     # -- DeleteObject(s) --------------------------------------------------------------------------------------
 
@@ -384,9 +399,7 @@ class Objects:
     ) -> ObjectRecord:
         """Seal the object's data key under another KMS key; the data is not touched."""
         bucket = self.bucket_for(ctx, bucket_name, "s3:PutObject", key)
-        record = self._repo.get_object(bucket.name, key)
-        if record is None:
-            raise NoSuchKey(key)
+        record = self.sealed_object(bucket.name, key)
         if record.encryption.mode not in (SSE_S3, SSE_KMS):
             raise InvalidRequest(
                 "UpdateObjectEncryption is only supported for objects encrypted with SSE-S3 or SSE-KMS."
@@ -394,7 +407,7 @@ class Objects:
         (data_key,) = self.open_record(ctx, record, None)
         spec = SseSpec(mode=SSE_KMS, kms_key_id=kms_key_arn, bucket_key=bucket_key)
         opened = self.envelopes.seal(ctx, bucket.name, key, spec, data_key=data_key)
-        updated = replace(record, encryption=opened.envelope)
+        updated = self._seals.seal(replace(record, encryption=opened.envelope))
         self._repo.put_object(updated, if_etag=record.etag)
         return updated
 

@@ -15,6 +15,7 @@ from keyhold.domain.objects.model import NONE, SSE_S3
 from keyhold.domain.objects.multipart import MultipartUploads
 from keyhold.domain.objects.objects import Objects
 from keyhold.domain.objects.ports import BlobStore, ObjectRepo
+from keyhold.domain.objects.sealing import RowSeals
 from keyhold.domain.objects.sse_s3 import SseS3Keyring
 
 
@@ -42,8 +43,9 @@ def build_object_store(
     authz = BucketAuthorizer(identity_policies, clock)
     envelopes = Envelopes(kms, SseS3Keyring(repo, root_key, clock=clock), BucketKeys(kms))
     buckets = Buckets(repo, blobs, authz, region, clock)
+    default_mode = SSE_S3 if encrypt_by_default else NONE
     objects = Objects(
-        repo, blobs, buckets, envelopes, authz, default_mode=SSE_S3 if encrypt_by_default else NONE, clock=clock
+        repo, blobs, buckets, envelopes, authz, RowSeals(root_key), default_mode=default_mode, clock=clock
     )
     uploads = MultipartUploads(repo, blobs, objects, combine_checksum=combine_checksum, clock=clock)
     return ObjectStore(buckets, objects, uploads)

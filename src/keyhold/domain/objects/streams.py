@@ -24,7 +24,7 @@ from keyhold.crypto.rand import RandomSource, system_random
 from keyhold.domain.objects.model import StoredPart
 from keyhold.domain.objects.ports import BlobMissing, BlobStore, BlobTruncated
 
-CHUNKS_PER_READ = 16  # about 1 MiB of plaintext per block read from disk
+CHUNKS_PER_READ = 32  # about 2 MiB of plaintext per block read from disk
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,6 +180,7 @@ def _object_row(record: ObjectRecord) -> dict[str, object]:
         "checksum_type": checksum.type if checksum is not None else None,
         "encryption": record.encryption.to_json(),
         "parts": _dump_parts(record.parts),
+        "seal": record.seal,
     }
 
 
@@ -199,6 +200,7 @@ def _object(row: Any) -> ObjectRecord:
         checksum=checksum,
         encryption=Envelope.from_json(row.encryption),
         parts=_load_parts(row.parts),
+        seal=bytes(row.seal),
     )
 
 

@@ -204,6 +204,7 @@ s3_objects = Table(
     Column("checksum_type", String(16), nullable=True),
     Column("encryption", Text, nullable=False),  # Envelope.to_json()
     Column("parts", Text, nullable=False),  # JSON list of {number, size, blob_id, etag, salt}
+    Column("seal", LargeBinary, nullable=False),  # HMAC under the root key over the row (domain/objects/sealing.py)
 )
 
 # In-progress multipart uploads; deleted with their bucket (by SqlObjectRepo.delete_bucket, not by cascade).
