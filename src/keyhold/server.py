@@ -100,8 +100,12 @@ def _stop(servers: list[_Server]) -> None:
         server.should_exit = True
 
 
+SWEEP_INTERVAL = 6 * 3600.0  # seconds between sweeps of blobs no object refers to (and one soon after start)
+
+
 class _Jobs(threading.Thread):
-    """Background jobs in the parent: scheduled deletions and automatic rotations, every job_interval seconds."""
+    """Background jobs in the parent: scheduled deletions and automatic rotations, every job_interval seconds; and
+    every few hours, the removal of blobs that a crash left without their metadata row."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(name="keyhold-jobs", daemon=True)
@@ -110,12 +114,16 @@ class _Jobs(threading.Thread):
 
     def run(self) -> None:
         runtime = app.open_runtime(self._settings, node_suffix="-jobs")
+        next_sweep = 0.0
         try:
             while not self._stopping.wait(self._settings.job_interval):
                 try:
                     deleted, rotated = runtime.kms.run_due_jobs()
                     if deleted or rotated:
                         log.info("background jobs: %d keys deleted, %d keys rotated", deleted, rotated)
+                    if time.monotonic() >= next_sweep:
+                        next_sweep = time.monotonic() + SWEEP_INTERVAL
+                        runtime.objects.sweep_unreferenced_blobs()
                 except Exception:
                     log.exception("background jobs failed; will retry")
         finally:

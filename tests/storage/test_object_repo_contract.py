@@ -7,7 +7,6 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -22,11 +21,9 @@ from keyhold.domain.objects.model import (
     SSE_KMS,
     SSE_KMS_DSSE,
     SSE_S3,
-    Bucket,
     BucketEncryption,
     Checksum,
     Envelope,
-    MultipartUpload,
     ObjectRecord,
     SseS3Key,
     StoredPart,
@@ -35,12 +32,9 @@ from keyhold.domain.objects.model import (
 from keyhold.domain.objects.ports import DeleteBucketResult, ObjectRepo
 from keyhold.storage.sql.db import create_schema, open_engine
 from keyhold.storage.sql.objects import SqlObjectRepo, prefix_upper_bound
+from support.objects import ACCOUNT, BUCKET, REGION, T0, blob_id, make_bucket, make_part, make_record, make_upload
 
-ACCOUNT = "000000000000"
 OTHER_ACCOUNT = "111111111111"
-REGION = "us-east-1"
-T0 = 1_700_000_000.25
-BUCKET = "bucket-one"
 
 _names = itertools.count()
 
@@ -53,46 +47,6 @@ def repo(engine: Engine) -> SqlObjectRepo:
 def test_sql_object_repo_is_an_object_repo(repo: SqlObjectRepo) -> None:
     port: ObjectRepo = repo  # a static check, for mypy run over the tests
     assert callable(port.put_object)
-
-
-def blob_id() -> str:
-    return os.urandom(16).hex()
-
-
-def make_bucket(name: str = BUCKET, account_id: str = ACCOUNT, **changes: Any) -> Bucket:
-    return replace(Bucket(name, account_id, REGION, T0), **changes)
-
-
-def make_record(bucket: str = BUCKET, key: str = "key", **changes: Any) -> ObjectRecord:
-    etag = os.urandom(16).hex()
-    record = ObjectRecord(
-        bucket=bucket,
-        key=key,
-        size=11,
-        etag=etag,
-        last_modified=T0,
-        content_type="text/plain",
-        parts=(StoredPart(0, 11, blob_id(), etag),),
-    )
-    return replace(record, **changes)
-
-
-def make_upload(
-    key: str = "key", bucket: str = BUCKET, upload_id: str | None = None, initiated: float = T0, **changes: Any
-) -> MultipartUpload:
-    upload = MultipartUpload(
-        upload_id=upload_id or uuid.uuid4().hex,
-        bucket=bucket,
-        key=key,
-        initiated=initiated,
-        initiator_arn=f"arn:aws:iam::{ACCOUNT}:root",
-        content_type="application/octet-stream",
-    )
-    return replace(upload, **changes)
-
-
-def make_part(upload_id: str, number: int, **changes: Any) -> UploadedPart:
-    return replace(UploadedPart(upload_id, number, 5 << 20, os.urandom(16).hex(), blob_id(), T0 + number), **changes)
 
 
 def full_envelope() -> Envelope:

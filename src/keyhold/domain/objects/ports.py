@@ -78,6 +78,10 @@ class ObjectRepo(Protocol):
 
     def count_objects(self, bucket: str) -> int: ...
 
+    def referenced_blobs(self) -> set[str]:
+        """Every blob id an object or an uploaded part refers to (for the unreferenced-blob sweep)."""
+        ...
+
     # -- multipart uploads ------------------------------------------------------------------------------------
 
     def create_upload(self, upload: MultipartUpload) -> None:
@@ -149,6 +153,10 @@ class BlobStore(Protocol):
 
     def delete(self, blob_ids: Sequence[str]) -> None:
         """Delete these blobs; ids that do not exist are ignored."""
+        ...
+
+    def list_blobs(self, older_than_seconds: float) -> Iterator[str]:
+        """Ids of committed blobs not modified for ``older_than_seconds``."""
         ...
 
 

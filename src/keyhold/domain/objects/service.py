@@ -17,6 +17,7 @@ from keyhold.domain.objects.objects import Objects
 from keyhold.domain.objects.ports import BlobStore, ObjectRepo
 from keyhold.domain.objects.sealing import RowSeals
 from keyhold.domain.objects.sse_s3 import SseS3Keyring
+from keyhold.domain.objects.sweeper import GRACE_SECONDS, sweep_unreferenced_blobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,11 @@ class ObjectStore:
     buckets: Buckets
     objects: Objects
     uploads: MultipartUploads
+    repo: ObjectRepo
+    blobs: BlobStore
+
+    def sweep_unreferenced_blobs(self, grace: float = GRACE_SECONDS) -> int:
+        return sweep_unreferenced_blobs(self.repo, self.blobs, grace)
 
 
 def build_object_store(
@@ -48,4 +54,4 @@ def build_object_store(
         repo, blobs, buckets, envelopes, authz, RowSeals(root_key), default_mode=default_mode, clock=clock
     )
     uploads = MultipartUploads(repo, blobs, objects, combine_checksum=combine_checksum, clock=clock)
-    return ObjectStore(buckets, objects, uploads)
+    return ObjectStore(buckets, objects, uploads, repo, blobs)

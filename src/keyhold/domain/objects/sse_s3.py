@@ -1,8 +1,11 @@
 """The Keyhold-owned key behind SSE-S3: customers never see it, and it rotates.
 
 Each generation is 256 random bits wrapped by the root key and stored in the metadata database. New objects are
-sealed under the newest generation; a new generation is made when the newest is older than the rotation period.
-Older generations stay, because objects sealed under them name them (``Envelope.s3_key_id``).
+sealed under the newest generation; a new generation is made when the newest is older than the rotation period,
+or when this process has sealed ``max_seals`` data keys under it. Seals use random 96-bit nonces, which NIST
+SP 800-38D allows 2^32 times per key: with at most 2^26 seals per process and generation, up to 64 processes
+sealing under one generation stay within that, whatever the write rate. Older generations stay, because objects
+sealed under them name them (``Envelope.s3_key_id``).
 """
 
 import threading
@@ -17,6 +20,7 @@ from keyhold.domain.objects.model import SseS3Key
 from keyhold.domain.objects.ports import ObjectRepo
 
 ROTATION_SECONDS = 90 * 86400
+MAX_SEALS = 1 << 26  # per process and generation
 _PURPOSE = b"sse-s3-key"
 
 
@@ -29,26 +33,34 @@ class SseS3Keyring:
         clock: Callable[[], float] = time.time,
         random: RandomSource = system_random,
         rotation_seconds: float = ROTATION_SECONDS,
+        max_seals: int = MAX_SEALS,
     ) -> None:
         self._repo = repo
         self._root_key = root_key
         self._clock = clock
         self._random = random
         self._rotation_seconds = rotation_seconds
+        self._max_seals = max_seals
+        self._seals = 0  # sealed by this process under the newest generation
         self._sealers: dict[str, DataKeySealer] = {}
         self._newest: SseS3Key | None = None
         self._lock = threading.Lock()
 
     def current(self) -> tuple[str, DataKeySealer]:
-        """The newest generation (made first if there is none, or if the newest is due for rotation)."""
+        """The generation to seal one new data key under: the newest, unless it is due for rotation (by age, or by
+        this process's seal count), in which case a new one is made first."""
         with self._lock:
             newest = self._newest
-            if newest is None or self._clock() - newest.created_at >= self._rotation_seconds:
+            if newest is None or self._due(newest):
                 self._load()
                 newest = self._newest
-                if newest is None or self._clock() - newest.created_at >= self._rotation_seconds:
+                if newest is None or self._due(newest):
                     newest = self._create()
+            self._seals += 1
             return newest.key_id, self._sealers[newest.key_id]
+
+    def _due(self, key: SseS3Key) -> bool:
+        return self._clock() - key.created_at >= self._rotation_seconds or self._seals >= self._max_seals
 
     def get(self, key_id: str) -> DataKeySealer:
         """The generation an object names; KeyError if there is no such generation."""
@@ -64,7 +76,8 @@ class SseS3Keyring:
             if key.key_id not in self._sealers:
                 material = self._root_key.unwrap(key.wrapped, _PURPOSE, key.key_id.encode())
                 self._sealers[key.key_id] = DataKeySealer(material, random=self._random)
-            if self._newest is None or key.created_at >= self._newest.created_at:
+            if self._newest is None or key.created_at > self._newest.created_at:  # strictly newer: never back
+                self._seals = 0
                 self._newest = key
 
     def _create(self) -> SseS3Key:
@@ -74,4 +87,5 @@ class SseS3Keyring:
         self._repo.add_sse_s3_key(key)
         self._sealers[key_id] = DataKeySealer(material, random=self._random)
         self._newest = key
+        self._seals = 0
         return key

@@ -215,6 +215,21 @@ class FilesystemBlobStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
+    def list_blobs(self, older_than_seconds: float) -> Iterator[str]:
+        """Ids of committed blobs not modified for ``older_than_seconds`` (for the unreferenced-blob sweep)."""
+        cutoff = time.time() - older_than_seconds
+        for first in sorted(self._root.iterdir()):
+            if len(first.name) != 2 or not first.is_dir():
+                continue  # tmp/ and anything else that is not a shard
+            for second in sorted(first.iterdir()):
+                with os.scandir(second) as entries:
+                    for entry in entries:
+                        try:
+                            if _ID.fullmatch(entry.name) and entry.stat(follow_symlinks=False).st_mtime <= cutoff:
+                                yield entry.name
+                        except FileNotFoundError:
+                            continue
+
     def sweep_tmp(self, older_than_seconds: float) -> int:
         """Remove temp files not modified for ``older_than_seconds``: blobs whose writer crashed (or was dropped)
         before commit or abort. Meant to run when Keyhold starts; other processes sharing the directory may be

@@ -415,6 +415,15 @@ class SqlObjectRepo:
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def referenced_blobs(self) -> set[str]:
+        """Parts first, then objects: a blob only ever moves from an uploaded part to a completed object, so under
+        READ COMMITTED too (each statement its own snapshot) a blob moving between the two reads is seen once."""
+        with self._engine.connect() as conn:
+            referenced = set(conn.scalars(select(s3_parts.c.blob_id)))
+            for (parts,) in conn.execute(select(s3_objects.c.parts)):
+                referenced.update(part.blob_id for part in _load_parts(parts))
+        return referenced
+
     # -- multipart uploads --------------------------------------------------------------------------------------
 
     def create_upload(self, upload: MultipartUpload) -> None:
