@@ -23,6 +23,7 @@ from keyhold import app, datadir
 from keyhold.config import Settings
 from keyhold.errors import ServiceError
 from keyhold.http_protocol import OneSendHttpToolsProtocol
+from keyhold.memory import tune_malloc
 from keyhold.protocols.asgi import KeyholdApp
 
 log = logging.getLogger("keyhold")
@@ -78,6 +79,7 @@ def _uvicorn_config(asgi: KeyholdApp, settings: Settings, tls: bool) -> uvicorn.
 def _worker(settings: Settings, sockets: list[socket.socket]) -> None:
     """One worker process: both listeners on one uvloop event loop."""
     _configure_logging()
+    tune_malloc()
     runtime = app.open_runtime(settings)
     asgi = app.build_app(runtime)
     servers = [_Server(_uvicorn_config(asgi, settings, tls=index == 1)) for index in range(len(sockets))]

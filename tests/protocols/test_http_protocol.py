@@ -52,3 +52,13 @@ def test_close_flushes_what_is_pending_first_and_other_calls_pass_through() -> N
         assert transport.writes == [b"last words"]
     finally:
         loop.close()
+
+
+def test_malloc_tuning_applies_on_glibc() -> None:
+    """Worker processes serve megabyte-sized blocks from the heap (keyhold.memory): mallopt accepts both settings."""
+    import platform
+
+    from keyhold.memory import tune_malloc
+
+    assert platform.libc_ver()[0] == "glibc"
+    assert tune_malloc() is True
