@@ -28,8 +28,8 @@ from keyhold.domain.objects.model import (
     UploadedPart,
     UploadPage,
 )
-from keyhold.protocols.s3 import xml
-from keyhold.protocols.s3.xml import CompletedPart
+from keyhold.protocols.s3 import xml, xml_parse
+from keyhold.protocols.s3.xml_parse import CompletedPart
 
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 ETAG = "d41d8cd98f00b204e9800998ecf8427e"
@@ -509,17 +509,17 @@ def test_parse_create_bucket(wire: Wire) -> None:
     body = wire.request_body(
         lambda c: c.create_bucket(Bucket="bk", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     )
-    assert xml.parse_create_bucket(body) == "eu-west-1"
-    assert xml.parse_create_bucket(b"") is None
-    assert xml.parse_create_bucket(b"  \n") is None
-    assert xml.parse_create_bucket(b"<CreateBucketConfiguration/>") is None
-    assert xml.parse_create_bucket(b"<CreateBucketConfiguration><LocationConstraint/></CreateBucketConfiguration>") is (
-        None
-    )
+    assert xml_parse.parse_create_bucket(body) == "eu-west-1"
+    assert xml_parse.parse_create_bucket(b"") is None
+    assert xml_parse.parse_create_bucket(b"  \n") is None
+    assert xml_parse.parse_create_bucket(b"<CreateBucketConfiguration/>") is None
+    assert xml_parse.parse_create_bucket(
+        b"<CreateBucketConfiguration><LocationConstraint/></CreateBucketConfiguration>"
+    ) is (None)
     no_ns = (
         b"<CreateBucketConfiguration><LocationConstraint>ap-south-1</LocationConstraint></CreateBucketConfiguration>"
     )
-    assert xml.parse_create_bucket(no_ns) == "ap-south-1"
+    assert xml_parse.parse_create_bucket(no_ns) == "ap-south-1"
 
 
 def test_parse_delete_objects_reads_what_botocore_writes(wire: Wire) -> None:
@@ -530,9 +530,9 @@ def test_parse_delete_objects_reads_what_botocore_writes(wire: Wire) -> None:
             Delete={"Objects": [{"Key": key, "VersionId": "v"} for key in keys], "Quiet": True},
         )
     )
-    assert xml.parse_delete_objects(body) == (True, keys)
+    assert xml_parse.parse_delete_objects(body) == (True, keys)
     loud = wire.request_body(lambda c: c.delete_objects(Bucket="bk", Delete={"Objects": [{"Key": "k"}]}))
-    assert xml.parse_delete_objects(loud) == (False, ["k"])
+    assert xml_parse.parse_delete_objects(loud) == (False, ["k"])
 
 
 def _delete(count: int) -> bytes:
@@ -541,10 +541,10 @@ def _delete(count: int) -> bytes:
 
 
 def test_parse_delete_objects_limits() -> None:
-    assert len(xml.parse_delete_objects(_delete(1000))[1]) == 1000
+    assert len(xml_parse.parse_delete_objects(_delete(1000))[1]) == 1000
     for count in (0, 1001):
         with pytest.raises(MalformedXML):
-            xml.parse_delete_objects(_delete(count))
+            xml_parse.parse_delete_objects(_delete(count))
 
 
 @pytest.mark.parametrize(
@@ -561,7 +561,7 @@ def test_parse_delete_objects_limits() -> None:
 )
 def test_parse_delete_objects_malformed(body: bytes) -> None:
     with pytest.raises(MalformedXML):
-        xml.parse_delete_objects(body)
+        xml_parse.parse_delete_objects(body)
 
 
 def test_parse_complete_multipart_upload_reads_what_botocore_writes(wire: Wire) -> None:
@@ -572,12 +572,14 @@ def test_parse_complete_multipart_upload_reads_what_botocore_writes(wire: Wire) 
     body = wire.request_body(
         lambda c: c.complete_multipart_upload(Bucket="bk", Key="k", UploadId="u", MultipartUpload={"Parts": parts})
     )
-    assert xml.parse_complete_multipart_upload(body) == [
+    assert xml_parse.parse_complete_multipart_upload(body) == [
         CompletedPart(1, ETAG, {"CRC32": "AAAAAA=="}),
         CompletedPart(2, ETAG, {"SHA256": "BBBB"}),
     ]
     escaped = b"<CompleteMultipartUpload><Part><PartNumber> 7 </PartNumber><ETag>&quot;abc&quot;</ETag></Part>"
-    assert xml.parse_complete_multipart_upload(escaped + b"</CompleteMultipartUpload>") == [CompletedPart(7, "abc")]
+    assert xml_parse.parse_complete_multipart_upload(escaped + b"</CompleteMultipartUpload>") == [
+        CompletedPart(7, "abc")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -594,7 +596,9 @@ def test_parse_complete_multipart_upload_reads_what_botocore_writes(wire: Wire) 
 )
 def test_parse_complete_multipart_upload_malformed(parts: str) -> None:
     with pytest.raises(MalformedXML):
-        xml.parse_complete_multipart_upload(f"<CompleteMultipartUpload {NS}>{parts}</CompleteMultipartUpload>".encode())
+        xml_parse.parse_complete_multipart_upload(
+            f"<CompleteMultipartUpload {NS}>{parts}</CompleteMultipartUpload>".encode()
+        )
 
 
 ENCRYPTIONS = [
@@ -608,7 +612,7 @@ ENCRYPTIONS = [
 
 @pytest.mark.parametrize("enc", ENCRYPTIONS)
 def test_bucket_encryption_round_trip(wire: Wire, enc: BucketEncryption) -> None:
-    assert xml.parse_bucket_encryption(xml.bucket_encryption(enc)) == enc
+    assert xml_parse.parse_bucket_encryption(xml.bucket_encryption(enc)) == enc
     rule: dict[str, Any] = {
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": enc.algorithm},
         "BucketKeyEnabled": enc.bucket_key_enabled,
@@ -620,7 +624,7 @@ def test_bucket_encryption_round_trip(wire: Wire, enc: BucketEncryption) -> None
     body = wire.request_body(
         lambda c: c.put_bucket_encryption(Bucket="bk", ServerSideEncryptionConfiguration={"Rules": [rule]})
     )
-    assert xml.parse_bucket_encryption(body) == enc
+    assert xml_parse.parse_bucket_encryption(body) == enc
 
 
 def _sse(rules: str) -> bytes:
@@ -656,12 +660,12 @@ def _rule(algorithm: str, extra: str = "", rule_extra: str = "") -> str:
 )
 def test_parse_bucket_encryption_malformed(body: bytes) -> None:
     with pytest.raises(MalformedXML):
-        xml.parse_bucket_encryption(body)
+        xml_parse.parse_bucket_encryption(body)
 
 
 def test_parse_bucket_encryption_kms_key_with_aes256_is_invalid_argument() -> None:
     with pytest.raises(InvalidArgument) as caught:
-        xml.parse_bucket_encryption(_sse(_rule("AES256", "<KMSMasterKeyID>k</KMSMasterKeyID>")))
+        xml_parse.parse_bucket_encryption(_sse(_rule("AES256", "<KMSMasterKeyID>k</KMSMasterKeyID>")))
     assert caught.value.message == (
         "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
     )
@@ -669,10 +673,10 @@ def test_parse_bucket_encryption_kms_key_with_aes256_is_invalid_argument() -> No
 
 
 def test_parse_bucket_encryption_details() -> None:
-    empty_key = xml.parse_bucket_encryption(_sse(_rule("aws:kms", "<KMSMasterKeyID></KMSMasterKeyID>")))
+    empty_key = xml_parse.parse_bucket_encryption(_sse(_rule("aws:kms", "<KMSMasterKeyID></KMSMasterKeyID>")))
     assert empty_key == BucketEncryption("aws:kms")
     twice = "<BlockedEncryptionTypes><EncryptionType>SSE-C</EncryptionType><EncryptionType>SSE-C</EncryptionType>"
-    assert xml.parse_bucket_encryption(_sse(_rule("AES256", rule_extra=twice + "</BlockedEncryptionTypes>"))) == (
+    assert xml_parse.parse_bucket_encryption(_sse(_rule("AES256", rule_extra=twice + "</BlockedEncryptionTypes>"))) == (
         BucketEncryption("AES256", blocked_types=("SSE-C",))
     )
 
@@ -685,11 +689,11 @@ def test_parse_object_encryption(wire: Wire) -> None:
         )
     )
     assert b"<SSE-KMS>" in body
-    assert xml.parse_object_encryption(body) == (arn, True)
+    assert xml_parse.parse_object_encryption(body) == (arn, True)
     bare = wire.request_body(
         lambda c: c.update_object_encryption(Bucket="bk", Key="k", ObjectEncryption={"SSEKMS": {"KMSKeyArn": arn}})
     )
-    assert xml.parse_object_encryption(bare) == (arn, None)
+    assert xml_parse.parse_object_encryption(bare) == (arn, None)
 
 
 @pytest.mark.parametrize(
@@ -705,7 +709,7 @@ def test_parse_object_encryption(wire: Wire) -> None:
 )
 def test_parse_object_encryption_malformed(body: bytes) -> None:
     with pytest.raises(MalformedXML):
-        xml.parse_object_encryption(body)
+        xml_parse.parse_object_encryption(body)
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -722,11 +726,11 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <Delete><Object><Key>&xxe;</Key></Object></Delete>"""
 
 PARSERS: list[Callable[[bytes], object]] = [
-    xml.parse_delete_objects,
-    xml.parse_complete_multipart_upload,
-    xml.parse_bucket_encryption,
-    xml.parse_object_encryption,
-    xml.parse_create_bucket,
+    xml_parse.parse_delete_objects,
+    xml_parse.parse_complete_multipart_upload,
+    xml_parse.parse_bucket_encryption,
+    xml_parse.parse_object_encryption,
+    xml_parse.parse_create_bucket,
 ]
 
 
@@ -758,7 +762,7 @@ def test_delete_objects_keys_survive_the_round_trip(keys: list[str]) -> None:
     if not carried:
         return
     body = wire.request_body(lambda c: c.delete_objects(Bucket="bk", Delete={"Objects": [{"Key": k} for k in carried]}))
-    assert xml.parse_delete_objects(body) == (False, carried)
+    assert xml_parse.parse_delete_objects(body) == (False, carried)
 
 
 @given(st.lists(st.text(min_size=1, max_size=30), max_size=10))

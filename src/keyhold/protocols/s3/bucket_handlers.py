@@ -5,7 +5,7 @@ import binascii
 
 from keyhold.domain.objects.errors import InvalidArgument
 from keyhold.protocols.http import Response
-from keyhold.protocols.s3 import xml
+from keyhold.protocols.s3 import xml, xml_parse
 from keyhold.protocols.s3.call import Call
 
 MAX_KEYS = 1000
@@ -17,7 +17,7 @@ def list_buckets(call: Call) -> Response:
 
 
 def create_bucket(call: Call) -> Response:
-    location = xml.parse_create_bucket(call.small_body())
+    location = xml_parse.parse_create_bucket(call.small_body())
     call.store.buckets.create(call.ctx, call.bucket, location)
     return call.respond(headers=[("location", f"/{call.bucket}")])
 
@@ -49,7 +49,7 @@ def get_bucket_encryption(call: Call) -> Response:
 
 
 def put_bucket_encryption(call: Call) -> Response:
-    encryption = xml.parse_bucket_encryption(call.small_body())
+    encryption = xml_parse.parse_bucket_encryption(call.small_body())
     call.store.buckets.put_encryption(call.ctx, call.bucket, encryption)
     return call.respond()
 
@@ -148,6 +148,6 @@ def delete_objects(call: Call) -> Response:
     body = call.small_body()
     if "content-md5" not in call.headers and not any(n.startswith("x-amz-checksum-") for n in call.headers):
         raise InvalidArgument("Missing required header for this request: Content-MD5", "Content-MD5", "")
-    quiet, keys = xml.parse_delete_objects(body)
+    quiet, keys = xml_parse.parse_delete_objects(body)
     deleted, errors = call.store.objects.delete_many(call.ctx, call.bucket, keys)
     return call.respond(body=xml.delete_objects_result([] if quiet else deleted, errors))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from keyhold.domain.objects.errors import InvalidArgument
 from keyhold.domain.objects.multipart import CompletedPart
 from keyhold.protocols.http import Response
-from keyhold.protocols.s3 import checksums, xml
+from keyhold.protocols.s3 import checksums, xml, xml_parse
 from keyhold.protocols.s3 import headers as h
 from keyhold.protocols.s3.call import Call
 from keyhold.protocols.s3.object_handlers import copy_source
@@ -109,7 +109,9 @@ def upload_part_copy(call: Call) -> Response:
 
 
 def complete_multipart_upload(call: Call) -> Response:
-    parts = [CompletedPart(part.number, part.etag) for part in xml.parse_complete_multipart_upload(call.small_body())]
+    parts = [
+        CompletedPart(part.number, part.etag) for part in xml_parse.parse_complete_multipart_upload(call.small_body())
+    ]
     record = call.store.uploads.complete(
         call.ctx,
         call.bucket,

@@ -9,7 +9,7 @@ from keyhold.domain.objects.conditions import parse_range
 from keyhold.domain.objects.errors import InvalidArgument, InvalidRequest
 from keyhold.protocols.http import Response
 from keyhold.protocols.s3 import headers as h
-from keyhold.protocols.s3 import xml
+from keyhold.protocols.s3 import xml, xml_parse
 from keyhold.protocols.s3.call import Call
 
 
@@ -150,7 +150,7 @@ def copy_object(call: Call) -> Response:
 
 
 def update_object_encryption(call: Call) -> Response:
-    key_arn, bucket_key = xml.parse_object_encryption(call.small_body())
+    key_arn, bucket_key = xml_parse.parse_object_encryption(call.small_body())
     if not key_arn.startswith("arn:"):
         raise InvalidRequest("KMSKeyArn must be a KMS key ARN.")
     call.store.objects.update_encryption(call.ctx, call.bucket, call.key, key_arn, bool(bucket_key))
