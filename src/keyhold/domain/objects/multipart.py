@@ -25,6 +25,7 @@ from keyhold.domain.objects.errors import (
     ObjectAccessDenied,
 )
 from keyhold.domain.objects.inputs import ObjectAttributes, Payload, SseRequest
+from keyhold.domain.objects.listing import common_prefix, is_common_prefix
 from keyhold.domain.objects.model import (
     SSE_C,
     Checksum,
@@ -299,21 +300,10 @@ class MultipartUploads:
         prefixes: list[str] = []
         batch = self._repo.list_uploads(bucket_name, prefix, key_marker, upload_id_marker, 10_000)
         # A key marker that is a common prefix (the previous page ended with it): its uploads were listed as it.
-        last_prefix: str | None = None
-        if (
-            delimiter
-            and key_marker
-            and key_marker.startswith(prefix)
-            and key_marker.find(delimiter, len(prefix)) == len(key_marker) - len(delimiter)
-        ):
-            last_prefix = key_marker
+        last_prefix = key_marker if is_common_prefix(key_marker, prefix, delimiter) else None
         last: MultipartUpload | str | None = None
         for upload in batch:
-            common = None
-            if delimiter:
-                index = upload.key.find(delimiter, len(prefix))
-                if index >= 0:
-                    common = upload.key[: index + len(delimiter)]
+            common = common_prefix(upload.key, prefix, delimiter)
             if common is not None and common == last_prefix:
                 continue  # rolled up into a common prefix already listed: not an entry of its own
             if len(uploads) + len(prefixes) == limit:

@@ -34,6 +34,7 @@ from keyhold.domain.objects.errors import (
     ObjectAccessDenied,
 )
 from keyhold.domain.objects.inputs import ObjectAttributes, Payload, SseRequest
+from keyhold.domain.objects.listing import list_page
 from keyhold.domain.objects.model import (
     NONE,
     SINGLE_PART,
@@ -428,61 +429,3 @@ class Objects:
             facts["s3:delimiter"] = delimiter
         self._authz.check(ctx, bucket, "s3:ListBucket", bucket_arn(bucket_name), facts)
         return list_page(self._repo, bucket_name, prefix, delimiter, after, min(max_keys, MAX_LIST_KEYS))
-
-
-def list_page(
-    repo: ObjectRepo, bucket: str, prefix: str, delimiter: str, after: str | None, max_keys: int
-) -> ObjectPage:
-    """One page of keys and common prefixes. A common prefix is listed once; the keys under it are skipped with
-    one query each, not read."""
-    objects: list[ObjectRecord] = []
-    prefixes: list[str] = []
-    from_key: str | None = None
-    resuming_after_prefix = (
-        delimiter
-        and after
-        and after.startswith(prefix)
-        and after.find(delimiter, len(prefix)) == len(after) - len(delimiter)
-    )
-    if resuming_after_prefix and after is not None:  # the page before ended with this common prefix
-        from_key, after = successor(after), None
-    last: str | None = None
-    while True:
-        room = max_keys - len(objects) - len(prefixes)
-        batch = repo.list_objects(bucket, prefix, after, from_key, room + 1)
-        if not batch:
-            return ObjectPage(objects, prefixes, False, None)
-        for record in batch:
-            common = None
-            if delimiter:
-                index = record.key.find(delimiter, len(prefix))
-                if index >= 0:
-                    common = record.key[: index + len(delimiter)]
-            if len(objects) + len(prefixes) == max_keys:
-                return ObjectPage(objects, prefixes, True, last)
-            if common is None:
-                objects.append(record)
-                last = record.key
-                continue
-            prefixes.append(common)
-            last = common
-            following = successor(common)
-            if following is None:
-                return ObjectPage(objects, prefixes, False, None)
-            after, from_key = None, following
-            break
-        else:
-            if len(batch) <= room:
-                return ObjectPage(objects, prefixes, False, None)
-            after, from_key = batch[-1].key, None
-
-
-def successor(text: str) -> str | None:
-    """The smallest string greater than every string that starts with ``text``, or None if there is none."""
-    while text:
-        last = ord(text[-1])
-        if last < 0x10FFFF:
-            following = last + 1 if last + 1 != 0xD800 else 0xE000  # skip the surrogates
-            return text[:-1] + chr(following)
-        text = text[:-1]
-    return None

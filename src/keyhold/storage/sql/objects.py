@@ -22,8 +22,7 @@ then upload, then object or part, so they cannot deadlock one another:
 The "generations" change counters are not bumped: no process caches object metadata.
 """
 
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,15 +45,25 @@ from keyhold.domain.objects.errors import NoSuchBucket, NoSuchUpload, Preconditi
 from keyhold.domain.objects.model import (
     Bucket,
     BucketEncryption,
-    Checksum,
-    Envelope,
     MultipartUpload,
     ObjectRecord,
     SseS3Key,
-    StoredPart,
     UploadedPart,
 )
 from keyhold.domain.objects.ports import DeleteBucketResult
+from keyhold.storage.sql.object_rows import (
+    bucket_from_row,
+    bucket_row,
+    dump_bucket_encryption,
+    load_parts,
+    object_from_row,
+    object_row,
+    part_from_row,
+    part_row,
+    upload_from_row,
+    upload_row,
+    without,
+)
 from keyhold.storage.sql.schema import s3_buckets, s3_objects, s3_parts, s3_sse_keys, s3_uploads
 
 # How many times a write that lost an insert race with a concurrent one (PostgreSQL) is tried.
@@ -86,186 +95,6 @@ def _prefix_clauses(column: Any, prefix: str) -> list[ColumnElement[bool]]:
     return clauses
 
 
-# ---- serialisation ----------------------------------------------------------------------------------------------
-
-
-def _dump_map(value: Mapping[str, str]) -> str:
-    return json.dumps(dict(value), separators=(",", ":"))
-
-
-def _load_map(text: str) -> dict[str, str]:
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise ValueError("stored metadata is not a JSON object")
-    return value
-
-
-def _dump_bucket_encryption(encryption: BucketEncryption | None) -> str | None:
-    if encryption is None:
-        return None
-    return json.dumps(
-        {
-            "algorithm": encryption.algorithm,
-            "kms_key_id": encryption.kms_key_id,
-            "bucket_key_enabled": encryption.bucket_key_enabled,
-            "blocked_types": list(encryption.blocked_types),
-        },
-        separators=(",", ":"),
-    )
-
-
-def _load_bucket_encryption(text: str | None) -> BucketEncryption | None:
-    if text is None:
-        return None
-    document = json.loads(text)
-    return BucketEncryption(
-        algorithm=document["algorithm"],
-        kms_key_id=document.get("kms_key_id"),
-        bucket_key_enabled=bool(document.get("bucket_key_enabled", False)),
-        blocked_types=tuple(document.get("blocked_types", ())),
-    )
-
-
-def _dump_parts(parts: tuple[StoredPart, ...]) -> str:
-    return json.dumps(
-        [
-            {"number": p.number, "size": p.size, "blob_id": p.blob_id, "etag": p.etag, "salt": p.stream_salt}
-            for p in parts
-        ],
-        separators=(",", ":"),
-    )
-
-
-def _load_parts(text: str) -> tuple[StoredPart, ...]:
-    return tuple(
-        StoredPart(p["number"], p["size"], p["blob_id"], p["etag"], p.get("salt", "")) for p in json.loads(text)
-    )
-
-
-def _bucket_row(bucket: Bucket) -> dict[str, object]:
-    return {
-        "name": bucket.name,
-        "account_id": bucket.account_id,
-        "region": bucket.region,
-        "created_at": bucket.created_at,
-        "encryption": _dump_bucket_encryption(bucket.encryption),
-        "policy": bucket.policy,
-    }
-
-
-def _bucket(row: Any) -> Bucket:
-    return Bucket(
-        name=row.name,
-        account_id=row.account_id,
-        region=row.region,
-        created_at=row.created_at,
-        encryption=_load_bucket_encryption(row.encryption),
-        policy=row.policy,
-    )
-
-
-def _object_row(record: ObjectRecord) -> dict[str, object]:
-    checksum = record.checksum
-    return {
-        "bucket": record.bucket,
-        "key": record.key,
-        "size": record.size,
-        "etag": record.etag,
-        "last_modified": record.last_modified,
-        "content_type": record.content_type,
-        "headers": _dump_map(record.headers),
-        "user_metadata": _dump_map(record.user_metadata),
-        "checksum_algorithm": checksum.algorithm if checksum is not None else None,
-        "checksum_value": checksum.value if checksum is not None else None,
-        "checksum_type": checksum.type if checksum is not None else None,
-        "encryption": record.encryption.to_json(),
-        "parts": _dump_parts(record.parts),
-        "seal": record.seal,
-    }
-
-
-def _object(row: Any) -> ObjectRecord:
-    checksum = None
-    if row.checksum_algorithm is not None:
-        checksum = Checksum(row.checksum_algorithm, row.checksum_value, row.checksum_type)
-    return ObjectRecord(
-        bucket=row.bucket,
-        key=row.key,
-        size=row.size,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        content_type=row.content_type,
-        headers=_load_map(row.headers),
-        user_metadata=_load_map(row.user_metadata),
-        checksum=checksum,
-        encryption=Envelope.from_json(row.encryption),
-        parts=_load_parts(row.parts),
-        seal=bytes(row.seal),
-    )
-
-
-def _upload_row(upload: MultipartUpload) -> dict[str, object]:
-    return {
-        "upload_id": upload.upload_id,
-        "bucket": upload.bucket,
-        "key": upload.key,
-        "initiated": upload.initiated,
-        "initiator_arn": upload.initiator_arn,
-        "content_type": upload.content_type,
-        "headers": _dump_map(upload.headers),
-        "user_metadata": _dump_map(upload.user_metadata),
-        "checksum_algorithm": upload.checksum_algorithm,
-        "checksum_type": upload.checksum_type,
-        "encryption": upload.encryption.to_json(),
-    }
-
-
-def _upload(row: Any) -> MultipartUpload:
-    return MultipartUpload(
-        upload_id=row.upload_id,
-        bucket=row.bucket,
-        key=row.key,
-        initiated=row.initiated,
-        initiator_arn=row.initiator_arn,
-        content_type=row.content_type,
-        headers=_load_map(row.headers),
-        user_metadata=_load_map(row.user_metadata),
-        checksum_algorithm=row.checksum_algorithm,
-        checksum_type=row.checksum_type,
-        encryption=Envelope.from_json(row.encryption),
-    )
-
-
-def _part_row(part: UploadedPart) -> dict[str, object]:
-    return {
-        "upload_id": part.upload_id,
-        "number": part.number,
-        "size": part.size,
-        "etag": part.etag,
-        "blob_id": part.blob_id,
-        "last_modified": part.last_modified,
-        "checksum": part.checksum,
-        "stream_salt": part.stream_salt,
-    }
-
-
-def _part(row: Any) -> UploadedPart:
-    return UploadedPart(
-        upload_id=row.upload_id,
-        number=row.number,
-        size=row.size,
-        etag=row.etag,
-        blob_id=row.blob_id,
-        last_modified=row.last_modified,
-        checksum=row.checksum,
-        stream_salt=row.stream_salt,
-    )
-
-
-def _without(values: dict[str, object], *names: str) -> dict[str, object]:
-    return {k: v for k, v in values.items() if k not in names}
-
-
 class SqlObjectRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -293,7 +122,7 @@ class SqlObjectRepo:
         for _ in range(_ATTEMPTS):
             try:
                 with self._engine.begin() as conn:
-                    conn.execute(insert(s3_buckets).values(_bucket_row(bucket)))
+                    conn.execute(insert(s3_buckets).values(bucket_row(bucket)))
             except IntegrityError:
                 existing = self.get_bucket(bucket.name)
                 if existing is not None:
@@ -305,12 +134,12 @@ class SqlObjectRepo:
     def get_bucket(self, name: str) -> Bucket | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(s3_buckets).where(s3_buckets.c.name == name)).first()
-        return _bucket(row) if row is not None else None
+        return bucket_from_row(row) if row is not None else None
 
     def list_buckets(self, account_id: str) -> list[Bucket]:
         query = select(s3_buckets).where(s3_buckets.c.account_id == account_id).order_by(s3_buckets.c.name)
         with self._engine.connect() as conn:
-            return [_bucket(row) for row in conn.execute(query)]
+            return [bucket_from_row(row) for row in conn.execute(query)]
 
     def delete_bucket(self, name: str) -> tuple[DeleteBucketResult, list[str]]:
         with self._write() as conn:
@@ -334,7 +163,7 @@ class SqlObjectRepo:
             result = conn.execute(
                 update(s3_buckets)
                 .where(s3_buckets.c.name == name)
-                .values(encryption=_dump_bucket_encryption(encryption))
+                .values(encryption=dump_bucket_encryption(encryption))
             )
         return result.rowcount > 0
 
@@ -348,7 +177,7 @@ class SqlObjectRepo:
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(s3_objects).where(s3_objects.c.bucket == bucket, s3_objects.c.key == key)).first()
-        return _object(row) if row is not None else None
+        return object_from_row(row) if row is not None else None
 
     def put_object(
         self, record: ObjectRecord, if_etag: str | None = None, if_absent: bool = False
@@ -375,16 +204,16 @@ class SqlObjectRepo:
         """Insert or replace the object, its bucket locked by the caller; returns the replaced object."""
         where = (s3_objects.c.bucket == record.bucket, s3_objects.c.key == record.key)
         row = conn.execute(select(s3_objects).where(*where).with_for_update()).first()
-        old = _object(row) if row is not None else None
+        old = object_from_row(row) if row is not None else None
         if if_absent and old is not None:
             raise PreconditionFailed("If-None-Match")
         if if_etag is not None and (old is None or old.etag != if_etag):
             raise PreconditionFailed("If-Match")
-        values = _object_row(record)
+        values = object_row(record)
         if old is None:
             conn.execute(insert(s3_objects).values(values))
         else:
-            conn.execute(update(s3_objects).where(*where).values(_without(values, "bucket", "key")))
+            conn.execute(update(s3_objects).where(*where).values(without(values, "bucket", "key")))
         return old
 
     def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -394,7 +223,7 @@ class SqlObjectRepo:
                 .where(s3_objects.c.bucket == bucket, s3_objects.c.key == key)
                 .returning(*s3_objects.c)
             ).first()
-        return _object(row) if row is not None else None
+        return object_from_row(row) if row is not None else None
 
     def list_objects(
         self, bucket: str, prefix: str, after: str | None, from_key: str | None, limit: int
@@ -408,7 +237,7 @@ class SqlObjectRepo:
         if from_key is not None:
             query = query.where(key >= from_key)
         with self._engine.connect() as conn:
-            return [_object(row) for row in conn.execute(query.order_by(key).limit(limit))]
+            return [object_from_row(row) for row in conn.execute(query.order_by(key).limit(limit))]
 
     def count_objects(self, bucket: str) -> int:
         query = select(func.count()).select_from(s3_objects).where(s3_objects.c.bucket == bucket)
@@ -421,7 +250,7 @@ class SqlObjectRepo:
         with self._engine.connect() as conn:
             referenced = set(conn.scalars(select(s3_parts.c.blob_id)))
             for (parts,) in conn.execute(select(s3_objects.c.parts)):
-                referenced.update(part.blob_id for part in _load_parts(parts))
+                referenced.update(part.blob_id for part in load_parts(parts))
         return referenced
 
     # -- multipart uploads --------------------------------------------------------------------------------------
@@ -429,7 +258,7 @@ class SqlObjectRepo:
     def create_upload(self, upload: MultipartUpload) -> None:
         try:
             with self._engine.begin() as conn:
-                conn.execute(insert(s3_uploads).values(_upload_row(upload)))
+                conn.execute(insert(s3_uploads).values(upload_row(upload)))
         except IntegrityError:
             if self.get_bucket(upload.bucket) is None:
                 raise NoSuchBucket(upload.bucket) from None
@@ -438,7 +267,7 @@ class SqlObjectRepo:
     def get_upload(self, upload_id: str) -> MultipartUpload | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(s3_uploads).where(s3_uploads.c.upload_id == upload_id)).first()
-        return _upload(row) if row is not None else None
+        return upload_from_row(row) if row is not None else None
 
     def list_uploads(
         self, bucket: str, prefix: str, key_marker: str | None, upload_id_marker: str | None, limit: int
@@ -466,7 +295,7 @@ class SqlObjectRepo:
                 after_key = c.key > key_marker
                 query = query.where(or_(after_key, same_key) if same_key is not None else after_key)
             rows = conn.execute(query.order_by(c.key, c.initiated, c.upload_id).limit(limit)).all()
-        return [_upload(row) for row in rows]
+        return [upload_from_row(row) for row in rows]
 
     def put_part(self, part: UploadedPart) -> UploadedPart | None:
         where = (s3_parts.c.upload_id == part.upload_id, s3_parts.c.number == part.number)
@@ -481,12 +310,12 @@ class SqlObjectRepo:
                     if upload is None:
                         raise NoSuchUpload(part.upload_id)
                     row = conn.execute(select(s3_parts).where(*where).with_for_update()).first()
-                    values = _part_row(part)
+                    values = part_row(part)
                     if row is None:
                         conn.execute(insert(s3_parts).values(values))
                         return None
-                    conn.execute(update(s3_parts).where(*where).values(_without(values, "upload_id", "number")))
-                    return _part(row)
+                    conn.execute(update(s3_parts).where(*where).values(without(values, "upload_id", "number")))
+                    return part_from_row(row)
             except IntegrityError:
                 # The upload went away (a foreign key failure) or a concurrent upload of the same part number
                 # inserted it first (the primary key): the first is NoSuchUpload, the second worth another try.
@@ -506,7 +335,7 @@ class SqlObjectRepo:
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [_part(row) for row in conn.execute(query)]
+            return [part_from_row(row) for row in conn.execute(query)]
 
     def complete_upload(self, upload_id: str, record: ObjectRecord) -> tuple[ObjectRecord | None, list[UploadedPart]]:
         for attempt in range(_ATTEMPTS):
@@ -525,7 +354,7 @@ class SqlObjectRepo:
                     if (upload.bucket, upload.key) != (record.bucket, record.key):
                         raise ValueError("the object is not the upload's")
                     parts = [
-                        _part(row)
+                        part_from_row(row)
                         for row in conn.execute(
                             select(s3_parts).where(s3_parts.c.upload_id == upload_id).order_by(s3_parts.c.number)
                         )
@@ -549,7 +378,7 @@ class SqlObjectRepo:
             if upload is None:
                 return None
             parts = [
-                _part(row)
+                part_from_row(row)
                 for row in conn.execute(
                     select(s3_parts).where(s3_parts.c.upload_id == upload_id).order_by(s3_parts.c.number)
                 )
