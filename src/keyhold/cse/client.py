@@ -1,0 +1,101 @@
+"""``EncryptionClient``: put and get S3EC-encrypted objects through any boto3 S3 client.
+
+Whole bodies in memory for now; streaming (multipart, bounded memory) and ranged get come later.
+"""
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from keyhold.crypto import s3ec
+from keyhold.crypto.errors import InvalidCiphertext
+from keyhold.crypto.rand import RandomSource, system_random
+from keyhold.cse import metadata as md
+from keyhold.cse.errors import TamperedObject
+from keyhold.cse.keyrings import Keyring
+
+Format = Literal["v3", "v2"]
+
+
+class EncryptionClient:
+    """Encrypts on put and decrypts on get. ``format="v3"`` (default: suite 0x0073 with key commitment) or
+    ``"v2"`` (AES/GCM/NoPadding, for older readers). Reads V2 and V3 whatever ``format`` is."""
+
+    def __init__(
+        self, s3_client: Any, keyring: Keyring, *, format: Format = "v3", random: RandomSource = system_random
+    ) -> None:
+        if format not in ("v3", "v2"):
+            raise ValueError("format must be 'v3' or 'v2'")
+        self.s3_client = s3_client
+        self.keyring = keyring
+        self.format = format
+        self._random = random
+
+    def put_object(
+        self,
+        Bucket: str,
+        Key: str,
+        Body: bytes | Any = b"",
+        EncryptionContext: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> Any:
+        """Encrypt ``Body`` (bytes or a readable) and put it; ``extra`` goes to S3 ``put_object`` (``Metadata``
+        is merged with the encryption metadata, whose keys it may not use). Returns S3's response."""
+        plaintext = Body if isinstance(Body, bytes | bytearray | memoryview) else Body.read()
+        plaintext = bytes(plaintext)
+        user_metadata = dict(extra.pop("Metadata", None) or {})
+        clashing = sorted(k for k in user_metadata if k.lower() in md.RESERVED_KEYS)
+        if clashing:
+            raise ValueError(f"metadata keys reserved for client-side encryption: {', '.join(clashing)}")
+        context = dict(EncryptionContext or {})
+        if self.format == "v3":
+            data_key = self.keyring.generate(s3ec.V3_CEK_ALG, context)
+            header, body = s3ec.encrypt_v3(data_key.plaintext, plaintext, random=self._random)
+            encryption_metadata = md.build_v3(
+                wrap_alg=data_key.wrap_alg,
+                encrypted_data_key=data_key.encrypted,
+                header=header,
+                stored_context=data_key.stored_context,
+            )
+        else:
+            data_key = self.keyring.generate(s3ec.V2_CEK_ALG, context)
+            iv, body = s3ec.encrypt_v2(data_key.plaintext, plaintext, random=self._random)
+            encryption_metadata = md.build_v2(
+                wrap_alg=data_key.wrap_alg,
+                encrypted_data_key=data_key.encrypted,
+                iv=iv,
+                stored_context=data_key.stored_context,
+                plaintext_length=len(plaintext),
+            )
+        return self.s3_client.put_object(
+            Bucket=Bucket, Key=Key, Body=body, Metadata={**user_metadata, **encryption_metadata}, **extra
+        )
+
+    def get_object(self, Bucket: str, Key: str, EncryptionContext: Mapping[str, str] | None = None) -> bytes:
+        """Get and decrypt a V2 or V3 object; the plaintext only after every check has passed."""
+        response = self.s3_client.get_object(Bucket=Bucket, Key=Key)
+        body = response["Body"].read()
+        return self.decrypt(response.get("Metadata") or {}, body, EncryptionContext)
+
+    def decrypt(
+        self, object_metadata: Mapping[str, str], body: bytes, context: Mapping[str, str] | None = None
+    ) -> bytes:
+        """Decrypt an object from its user metadata and whole body (as S3 returned them)."""
+        content = md.parse(object_metadata)
+        data_key = self.keyring.decrypt(
+            content.wrap_alg,
+            content.encrypted_data_key,
+            cek_alg=content.cek_alg,
+            stored_context=content.stored_context,
+            context=dict(context or {}),
+        )
+        try:
+            if content.version == 3:
+                header = s3ec.V3Header(message_id=content.message_id, commitment=content.commitment)
+                plaintext = s3ec.decrypt_v3(data_key, header, body)
+            else:
+                plaintext = s3ec.decrypt_v2(data_key, content.iv, body)
+        except InvalidCiphertext as exc:
+            raise TamperedObject("the object's body or key commitment fails authentication") from exc
+        if content.plaintext_length is not None and content.plaintext_length != len(plaintext):
+            raise TamperedObject(f"{md.UNENCRYPTED_LENGTH} does not match the decrypted length")
+        return plaintext
