@@ -64,8 +64,10 @@ def test_exclusivity_and_detection() -> None:
         md.parse({**v3, "x-amz-key-v2": "AA=="})
     with pytest.raises(NotEncrypted):
         md.parse({"owner": "me"})
-    with pytest.raises(UnsupportedFormat, match="instruction file"):
+    with pytest.raises(TamperedObject, match="x-amz-w"):  # V3 keys of the instruction file left on the object
         md.parse({k: v for k, v in v3.items() if k != "x-amz-3"})
+    with pytest.raises(TamperedObject, match="instruction file"):
+        md.parse({k: v for k, v in v3.items() if k in ("x-amz-c", "x-amz-d", "x-amz-i")})
     with pytest.raises(UnsupportedFormat, match="legacy key wrap"):
         md.parse({**md.build_v2(wrap_alg="kms+context", encrypted_data_key=b"k", iv=bytes(12), stored_context={},
                                 plaintext_length=0), "x-amz-wrap-alg": "AESWrap"})  # fmt: skip

@@ -6,11 +6,13 @@ Whole bodies in memory for now; streaming (multipart, bounded memory) and ranged
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError
+
 from keyhold.crypto import s3ec
 from keyhold.crypto.errors import InvalidCiphertext
 from keyhold.crypto.rand import RandomSource, system_random
 from keyhold.cse import metadata as md
-from keyhold.cse.errors import TamperedObject
+from keyhold.cse.errors import NotEncrypted, TamperedObject
 from keyhold.cse.keyrings import Keyring
 
 Format = Literal["v3", "v2"]
@@ -18,16 +20,25 @@ Format = Literal["v3", "v2"]
 
 class EncryptionClient:
     """Encrypts on put and decrypts on get. ``format="v3"`` (default: suite 0x0073 with key commitment) or
-    ``"v2"`` (AES/GCM/NoPadding, for older readers). Reads V2 and V3 whatever ``format`` is."""
+    ``"v2"`` (AES/GCM/NoPadding, for older readers). Reads V2 and V3 whatever ``format`` is, with or without
+    instruction files. ``instruction_file=True`` writes the data key to ``<key>.instruction`` instead of the
+    object's metadata (off by default)."""
 
     def __init__(
-        self, s3_client: Any, keyring: Keyring, *, format: Format = "v3", random: RandomSource = system_random
+        self,
+        s3_client: Any,
+        keyring: Keyring,
+        *,
+        format: Format = "v3",
+        instruction_file: bool = False,
+        random: RandomSource = system_random,
     ) -> None:
         if format not in ("v3", "v2"):
             raise ValueError("format must be 'v3' or 'v2'")
         self.s3_client = s3_client
         self.keyring = keyring
         self.format = format
+        self.instruction_file = instruction_file
         self._random = random
 
     def put_object(
@@ -39,7 +50,10 @@ class EncryptionClient:
         **extra: Any,
     ) -> Any:
         """Encrypt ``Body`` (bytes or a readable) and put it; ``extra`` goes to S3 ``put_object`` (``Metadata``
-        is merged with the encryption metadata, whose keys it may not use). Returns S3's response."""
+        is merged with the encryption metadata, whose keys it may not use). Returns S3's response for the object.
+
+        With ``instruction_file=True`` the instruction file is put first (plain ``Bucket``/``Key``/``Body``/
+        ``Metadata``, ``extra`` not applied), then the object, so a new object never lacks its file."""
         plaintext = Body if isinstance(Body, bytes | bytearray | memoryview) else Body.read()
         plaintext = bytes(plaintext)
         user_metadata = dict(extra.pop("Metadata", None) or {})
@@ -66,21 +80,63 @@ class EncryptionClient:
                 stored_context=data_key.stored_context,
                 plaintext_length=len(plaintext),
             )
+        if self.instruction_file:
+            encryption_metadata, instruction = md.split_for_instruction_file(encryption_metadata)
+            self.s3_client.put_object(
+                Bucket=Bucket,
+                Key=Key + md.INSTRUCTION_SUFFIX,
+                Body=instruction,
+                Metadata={md.INSTRUCTION_FILE_MARKER: ""},
+            )
         return self.s3_client.put_object(
             Bucket=Bucket, Key=Key, Body=body, Metadata={**user_metadata, **encryption_metadata}, **extra
         )
 
-    def get_object(self, Bucket: str, Key: str, EncryptionContext: Mapping[str, str] | None = None) -> bytes:
-        """Get and decrypt a V2 or V3 object; the plaintext only after every check has passed."""
+    def get_object(
+        self,
+        Bucket: str,
+        Key: str,
+        EncryptionContext: Mapping[str, str] | None = None,
+        InstructionFileSuffix: str = md.INSTRUCTION_SUFFIX,
+    ) -> bytes:
+        """Get and decrypt a V2 or V3 object; the plaintext only after every check has passed. An object whose
+        metadata holds no data key is read with ``<Key><InstructionFileSuffix>``."""
         response = self.s3_client.get_object(Bucket=Bucket, Key=Key)
         body = response["Body"].read()
-        return self.decrypt(response.get("Metadata") or {}, body, EncryptionContext)
+        metadata = response.get("Metadata") or {}
+        instruction = None
+        use = md.instruction_file_use(metadata)
+        if use is not None:
+            instruction_key = Key + InstructionFileSuffix
+            instruction = self._get_instruction_file(Bucket, instruction_key)
+            if instruction is None:
+                if use == "required":
+                    raise TamperedObject(f"the object's instruction file {instruction_key!r} is missing")
+                raise NotEncrypted(
+                    f"the object has no S3 Encryption Client metadata and no instruction file {instruction_key!r}"
+                )
+        return self.decrypt(metadata, body, EncryptionContext, instruction_file=instruction)
+
+    def _get_instruction_file(self, bucket: str, key: str) -> bytes | None:
+        try:
+            response = self.s3_client.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return bytes(response["Body"].read())
 
     def decrypt(
-        self, object_metadata: Mapping[str, str], body: bytes, context: Mapping[str, str] | None = None
+        self,
+        object_metadata: Mapping[str, str],
+        body: bytes,
+        context: Mapping[str, str] | None = None,
+        *,
+        instruction_file: bytes | None = None,
     ) -> bytes:
-        """Decrypt an object from its user metadata and whole body (as S3 returned them)."""
-        content = md.parse(object_metadata)
+        """Decrypt an object from its user metadata and whole body (as S3 returned them), and the body of its
+        instruction file when its metadata holds no data key."""
+        content = md.parse(object_metadata, instruction_file)
         data_key = self.keyring.decrypt(
             content.wrap_alg,
             content.encrypted_data_key,

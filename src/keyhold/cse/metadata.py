@@ -4,6 +4,11 @@ The keys are S3 user metadata without the ``x-amz-meta-`` prefix (S3 adds it on 
 exactly as AWS's Python S3EC 4.0 writes them (JSON via ``json.dumps`` defaults, standard base64). Parsing
 applies the exclusivity rules (one of ``x-amz-key``, ``x-amz-key-v2``, ``x-amz-3``; no V3 content keys beside V2
 keys) and decodes RFC 2047 encoded-words, which S3 uses for non-ASCII metadata values.
+
+Instruction files (``<key>.instruction``, body = JSON object of metadata keys to string values) hold the data key
+when the object's metadata does not: V1/V2 put every key there, V3 keeps ``x-amz-c``, ``x-amz-d`` and ``x-amz-i``
+on the object and puts the rest in the file. ``split_for_instruction_file`` and ``merge_instruction_file``
+handle both directions.
 """
 
 import base64
@@ -36,6 +41,8 @@ V3_CONTEXT = "x-amz-t"
 V3_COMMITMENT = "x-amz-d"
 V3_MESSAGE_ID = "x-amz-i"
 INSTRUCTION_FILE_MARKER = "x-amz-crypto-instr-file"
+"""User metadata (value ``""``) of an instruction file object, as AWS's Java client v3+ writes it."""
+INSTRUCTION_SUFFIX = ".instruction"
 
 RESERVED_KEYS = frozenset(
     {
@@ -54,6 +61,14 @@ LEGACY_WRAP_ALGS = ("kms", "AESWrap", "AES", "RSA", "RSA/ECB/OAEPWithSHA-256AndM
 V3_WRAP_CODES = {AES_GCM: "02", KMS_CONTEXT: "12", RSA_OAEP_SHA1: "22"}
 V3_WRAP_NAMES = {code: name for name, code in V3_WRAP_CODES.items()}
 CBC_CEK_ALG = "AES/CBC/PKCS5Padding"
+V1_V2_CONTENT_KEYS = (IV, CEK_ALG, TAG_LEN, WRAP_ALG, MATDESC)
+"""V1/V2 keys besides the data key: all in the object metadata or all in the instruction file.
+(``x-amz-unencrypted-content-length`` may be in either: Keyhold keeps it on the object, because AWS's Python
+client refuses instruction files holding keys it does not know.)"""
+V3_OBJECT_KEYS = (V3_CEK_ALG, V3_COMMITMENT, V3_MESSAGE_ID)
+"""V3 keys that stay in the object metadata when an instruction file is used (never in the file)."""
+V3_INSTRUCTION_KEYS = (KEY_V3, V3_WRAP_ALG, V3_MATDESC, V3_CONTEXT)
+"""V3 keys that move to the instruction file."""
 GCM_TAG_BITS = str(s3ec.TAG_SIZE * 8)
 
 
@@ -161,19 +176,87 @@ def _require(metadata: Mapping[str, str], *keys: str) -> None:
         raise TamperedObject(f"incomplete S3EC metadata: missing {', '.join(missing)}")
 
 
-def parse(raw: Mapping[str, str]) -> ContentMetadata:
-    """Parse and check an object's user metadata (keys as boto3 returns them, without ``x-amz-meta-``)."""
-    metadata = {key.lower(): decode_rfc2047(value) for key, value in raw.items()}
+def normalize(raw: Mapping[str, str]) -> dict[str, str]:
+    """Object user metadata with lower-case keys and RFC 2047 values decoded."""
+    return {key.lower(): decode_rfc2047(value) for key, value in raw.items()}
+
+
+InstructionFileUse = Literal["required", "optional"]
+
+
+def instruction_file_use(raw: Mapping[str, str]) -> InstructionFileUse | None:
+    """Whether an object with this user metadata keeps its data key in an instruction file: ``None`` (it has a
+    data key of its own), ``"required"`` (it has V3's ``x-amz-c``/``-d``/``-i`` or a plaintext length, so a
+    missing file means tampering) or ``"optional"`` (no encryption metadata at all: without a file the object is
+    simply not encrypted). Raises ``TamperedObject`` for metadata that no writer leaves beside an instruction
+    file (V1/V2 content keys, or V3 keys that belong in the file)."""
+    return _instruction_file_use(normalize(raw))
+
+
+def _instruction_file_use(metadata: Mapping[str, str]) -> InstructionFileUse | None:
+    if any(key in metadata for key in (KEY_V1, KEY_V2, KEY_V3)):
+        return None
+    if any(key in metadata for key in V1_V2_CONTENT_KEYS):
+        # V1/V2 instruction files hold every key, so content keys without a data key are never legitimate.
+        raise TamperedObject("V1/V2 content metadata without a data key")
+    misplaced = [key for key in V3_INSTRUCTION_KEYS if key in metadata]
+    if misplaced:
+        raise TamperedObject(f"V3 metadata without a data key holds {', '.join(misplaced)}")
+    if any(key in metadata for key in (*V3_OBJECT_KEYS, UNENCRYPTED_LENGTH)):
+        return "required"
+    return "optional"
+
+
+def split_for_instruction_file(encryption_metadata: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+    """Split metadata built by ``build_v2``/``build_v3`` into what stays on the object and the instruction file's
+    body: V3 keeps ``x-amz-c``/``-d``/``-i``; V2 keeps only ``x-amz-unencrypted-content-length``."""
+    if KEY_V3 in encryption_metadata:
+        moved: tuple[str, ...] = V3_INSTRUCTION_KEYS
+    else:
+        moved = (KEY_V2, *V1_V2_CONTENT_KEYS)
+    on_object = {key: value for key, value in encryption_metadata.items() if key not in moved}
+    in_file = {key: value for key, value in encryption_metadata.items() if key in moved}
+    return on_object, _json(in_file).encode("utf-8")
+
+
+def _merge_instruction_file(metadata: Mapping[str, str], instruction_file: bytes) -> dict[str, str]:
+    use = _instruction_file_use(metadata)
+    if use is None:
+        raise TamperedObject("the object's metadata holds a data key; an instruction file is not expected")
+    try:
+        content = json.loads(instruction_file)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise TamperedObject("the instruction file is not JSON") from exc
+    if not isinstance(content, dict) or not all(isinstance(v, str) for v in content.values()):
+        raise TamperedObject("the instruction file must be a JSON object of strings")
+    content.pop(INSTRUCTION_FILE_MARKER, None)
+    unknown = sorted(key for key in content if key not in RESERVED_KEYS)
+    if unknown:
+        raise TamperedObject(f"the instruction file holds keys that are not S3EC metadata: {', '.join(unknown)}")
+    forbidden = [key for key in V3_OBJECT_KEYS if key in content]
+    if forbidden:  # V3 keeps them on the object; in a file they are always a tampering (AWS's clients agree)
+        raise TamperedObject(f"the instruction file holds V3 object-only keys: {', '.join(forbidden)}")
+    both = sorted(key for key in content if key in metadata)
+    if both:
+        raise TamperedObject(f"keys both in the object metadata and in the instruction file: {', '.join(both)}")
+    if not content:
+        raise TamperedObject("the instruction file is empty")
+    return {**metadata, **content}
+
+
+def parse(raw: Mapping[str, str], instruction_file: bytes | None = None) -> ContentMetadata:
+    """Parse and check an object's user metadata (keys as boto3 returns them, without ``x-amz-meta-``), merged
+    with the body of its instruction file when given."""
+    metadata = normalize(raw)
+    if instruction_file is not None:
+        metadata = _merge_instruction_file(metadata, instruction_file)
     present = [key for key in (KEY_V1, KEY_V2, KEY_V3) if key in metadata]
     if len(present) > 1:
         raise TamperedObject(f"metadata holds keys of more than one format version: {', '.join(present)}")
     if not present:
-        if any(key in metadata for key in (IV, CEK_ALG, WRAP_ALG)):
-            # V1/V2 instruction files hold every key, so content keys without a data key are never legitimate.
-            raise TamperedObject("V1/V2 content metadata without a data key")
-        if any(key in metadata for key in (V3_CEK_ALG, V3_COMMITMENT, V3_MESSAGE_ID)):
-            raise UnsupportedFormat("the object's data key is in an instruction file, which is not supported yet")
-        raise NotEncrypted("the object has no S3 Encryption Client metadata (instruction files are not read yet)")
+        if _instruction_file_use(metadata) == "required":
+            raise TamperedObject("the object's data key is in an instruction file, which is missing")
+        raise NotEncrypted("the object has no S3 Encryption Client metadata and no instruction file")
     if present[0] == KEY_V1:
         raise UnsupportedFormat("V1 objects (x-amz-key, AES/CBC) are legacy and not read by this client")
     if present[0] == KEY_V2:
