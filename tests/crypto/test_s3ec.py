@@ -8,8 +8,11 @@ import hmac
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keyhold.crypto import s3ec
 from keyhold.crypto.errors import InvalidCiphertext
@@ -194,3 +197,69 @@ def test_empty_and_large_bodies_round_trip() -> None:
         assert s3ec.decrypt_v3(PDK, header, body) == plaintext
         iv, body2 = s3ec.encrypt_v2(PDK, plaintext)
         assert s3ec.decrypt_v2(PDK, iv, body2) == plaintext
+
+
+# -- unauthenticated ranged reads: AES-CTR with GCM's counters ----------------------------------------------------
+
+
+@st.composite
+def body_and_range(draw: st.DrawFn) -> tuple[bytes, int, int]:
+    plaintext = draw(st.binary(min_size=1, max_size=200))
+    start = draw(st.integers(0, len(plaintext) - 1))
+    end = draw(st.integers(start, len(plaintext) - 1))
+    return plaintext, start, end
+
+
+def aligned_slice(body: bytes, start: int, end: int) -> tuple[bytes, int, int]:
+    """(ciphertext blocks covering [start, end], first block, offset of start in them): never the tag."""
+    first_block = start // 16
+    ciphertext = body[: len(body) - s3ec.TAG_SIZE]
+    return ciphertext[first_block * 16 : (end // 16 + 1) * 16], first_block, start - first_block * 16
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=body_and_range(), data_key=st.binary(min_size=32, max_size=32), iv=st.binary(min_size=12, max_size=12))
+def test_v2_range_via_ctr_equals_gcm_plaintext(case: tuple[bytes, int, int], data_key: bytes, iv: bytes) -> None:
+    plaintext, start, end = case
+    _, body = s3ec.encrypt_v2(data_key, plaintext, random=fixed(iv))
+    blocks, first_block, offset = aligned_slice(body, start, end)
+    got = s3ec.decrypt_range_unauthenticated_v2(data_key, iv, blocks, first_block)
+    assert len(got) == len(blocks)
+    assert got[offset : offset + end - start + 1] == plaintext[start : end + 1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=body_and_range(), data_key=st.binary(min_size=32, max_size=32))
+def test_v3_range_via_ctr_equals_gcm_plaintext(case: tuple[bytes, int, int], data_key: bytes) -> None:
+    plaintext, start, end = case
+    header, body = s3ec.encrypt_v3(data_key, plaintext, random=fixed(MESSAGE_ID))
+    blocks, first_block, offset = aligned_slice(body, start, end)
+    got = s3ec.decrypt_range_unauthenticated_v3(data_key, header, blocks, first_block)
+    assert got[offset : offset + end - start + 1] == plaintext[start : end + 1]
+
+
+def test_range_decrypt_of_the_whole_body_and_the_last_partial_block() -> None:
+    key, iv = bytes(range(32)), bytes(range(12))
+    plaintext = bytes(range(256)) * 4 + b"tail!"  # 1029 bytes: the last block holds 5
+    _, body = s3ec.encrypt_v2(key, plaintext, random=fixed(iv))
+    ciphertext = body[: -s3ec.TAG_SIZE]
+    assert s3ec.decrypt_range_unauthenticated_v2(key, iv, ciphertext, 0) == plaintext
+    assert s3ec.decrypt_range_unauthenticated_v2(key, iv, ciphertext[1024:], 64) == b"tail!"
+    # The counter layout written out: block i is XORed with AES(K, IV || BE32(2 + i)).
+    keystream = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update(iv + (2 + 64).to_bytes(4, "big"))  # noqa: S305
+    assert bytes(c ^ k for c, k in zip(ciphertext[1024:], keystream, strict=False)) == b"tail!"
+
+
+def test_range_decrypt_is_unauthenticated_and_v3_still_checks_the_commitment() -> None:
+    header, body = s3ec.encrypt_v3(PDK, HELLO, random=fixed(MESSAGE_ID))
+    tampered = bytes([body[0] ^ 1]) + body[1 : len(HELLO)]
+    assert s3ec.decrypt_range_unauthenticated_v3(PDK, header, tampered, 0) == bytes([HELLO[0] ^ 1]) + HELLO[1:]
+    bad = s3ec.V3Header(message_id=header.message_id, commitment=bytes(28))
+    with pytest.raises(InvalidCiphertext):
+        s3ec.decrypt_range_unauthenticated_v3(PDK, bad, body[: len(HELLO)], 0)
+    with pytest.raises(InvalidCiphertext):
+        s3ec.decrypt_range_unauthenticated_v2(PDK, bytes(16), body[: len(HELLO)], 0)
+    with pytest.raises(ValueError, match="block range"):
+        s3ec.decrypt_range_unauthenticated_v2(PDK, bytes(12), bytes(32), s3ec.GCM_MAX_BLOCKS - 1)
+    with pytest.raises(ValueError, match="block range"):
+        s3ec.decrypt_range_unauthenticated_v2(PDK, bytes(12), bytes(16), -1)

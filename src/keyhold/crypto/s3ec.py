@@ -16,6 +16,12 @@ Data-key wraps of the raw keyrings live here too, because they draw nonces: ``AE
 AES-GCM(KEK, data key, AAD = cek-alg name) || tag) and ``RSA-OAEP-SHA1`` (OAEP with SHA-1 and MGF1-SHA1 over
 ``len(key) || key || cek-alg name``).
 
+**Ranged reads, unauthenticated.** GCM encrypts plaintext block i (16 bytes, from 0) by XOR with
+AES(K, IV || BE32(2 + i)) (J0 = IV || 00000001 is kept for the tag), so any block-aligned slice of the
+ciphertext decrypts alone as AES-CTR from that counter. This is how AWS's Java client reads ranges (0x0072 read as
+0x0071 for V2, 0x0073 as 0x0074 for V3). The tag is never checked: a changed slice decrypts to wrong bytes without
+an error. The V3 key commitment is still checked, so the derived key belongs to the data key.
+
 Bodies are whole in memory for now. The functions take and return bytes so that an incremental sealer/opener
 (``update``/``finalize`` over the same key schedule) can be added without changing these signatures.
 Every failure to decrypt or unwrap is the one opaque ``InvalidCiphertext``.
@@ -28,6 +34,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
@@ -48,6 +55,9 @@ V3_CEK_ALG = str(V3_SUITE_ID)
 """``"115"``: the V3 content cipher (``x-amz-c``), also the wrap AAD / pseudo-key suffix for V3."""
 AES_GCM_WRAP_IV_SIZE = 12
 AES_GCM_WRAPPED_SIZE = AES_GCM_WRAP_IV_SIZE + DATA_KEY_SIZE + TAG_SIZE
+BLOCK_SIZE = 16
+GCM_MAX_BLOCKS = 2**32 - 2
+"""GCM's plaintext limit in blocks: the 32-bit counter runs from 2 (block 0) to 2**32 - 1 and never wraps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,39 @@ def decrypt_v2(data_key: bytes, iv: bytes, body: bytes) -> bytes:
     if len(data_key) != DATA_KEY_SIZE or len(iv) != V2_IV_SIZE or len(body) < TAG_SIZE:
         raise InvalidCiphertext
     return _open(data_key, iv, body, None)
+
+
+def decrypt_range_unauthenticated_v2(data_key: bytes, iv: bytes, ciphertext: bytes, first_block: int) -> bytes:
+    """UNAUTHENTICATED: decrypt a slice of a V2 body's ciphertext (tag excluded) that starts at block
+    ``first_block`` (byte offset 16 * first_block), as AES-CTR with GCM's counters. Altered bytes decrypt to wrong
+    plaintext without an error; only a whole-body ``decrypt_v2`` detects them."""
+    if len(data_key) != DATA_KEY_SIZE or len(iv) != V2_IV_SIZE:
+        raise InvalidCiphertext
+    return _gcm_ctr(data_key, iv, ciphertext, first_block)
+
+
+def decrypt_range_unauthenticated_v3(data_key: bytes, header: V3Header, ciphertext: bytes, first_block: int) -> bytes:
+    """UNAUTHENTICATED, like ``decrypt_range_unauthenticated_v2`` (suite 0x0074's reading of a 0x0073 body), but
+    the key commitment is checked in constant time first."""
+    if (
+        len(data_key) != DATA_KEY_SIZE
+        or len(header.message_id) != V3_MESSAGE_ID_SIZE
+        or len(header.commitment) != V3_COMMITMENT_SIZE
+    ):
+        raise InvalidCiphertext
+    dek, commitment = derive_v3_keys(data_key, header.message_id)
+    if not hmac.compare_digest(commitment, header.commitment):
+        raise InvalidCiphertext
+    return _gcm_ctr(dek, V3_IV, ciphertext, first_block)
+
+
+def _gcm_ctr(key: bytes, iv: bytes, ciphertext: bytes, first_block: int) -> bytes:
+    blocks = -(-len(ciphertext) // BLOCK_SIZE)
+    if first_block < 0 or first_block + blocks > GCM_MAX_BLOCKS:
+        raise ValueError("block range outside what AES-GCM can encrypt")
+    counter = iv + (2 + first_block).to_bytes(4, "big")
+    decryptor = Cipher(algorithms.AES(key), modes.CTR(counter)).decryptor()
+    return decryptor.update(ciphertext) + decryptor.finalize()
 
 
 def _open(key: bytes, iv: bytes, body: bytes, aad: bytes | None) -> bytes:

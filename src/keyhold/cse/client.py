@@ -1,6 +1,7 @@
 """``EncryptionClient``: put and get S3EC-encrypted objects through any boto3 S3 client.
 
-Whole bodies in memory for now; streaming (multipart, bounded memory) and ranged get come later.
+Whole bodies in memory for now; streaming (multipart, bounded memory) comes later. Ranged get exists only
+unauthenticated (``get_object_range_unauthenticated``).
 """
 
 from collections.abc import Mapping
@@ -104,18 +105,76 @@ class EncryptionClient:
         response = self.s3_client.get_object(Bucket=Bucket, Key=Key)
         body = response["Body"].read()
         metadata = response.get("Metadata") or {}
-        instruction = None
-        use = md.instruction_file_use(metadata)
-        if use is not None:
-            instruction_key = Key + InstructionFileSuffix
-            instruction = self._get_instruction_file(Bucket, instruction_key)
-            if instruction is None:
-                if use == "required":
-                    raise TamperedObject(f"the object's instruction file {instruction_key!r} is missing")
-                raise NotEncrypted(
-                    f"the object has no S3 Encryption Client metadata and no instruction file {instruction_key!r}"
-                )
+        instruction = self._instruction_file_for(Bucket, Key, metadata, InstructionFileSuffix)
         return self.decrypt(metadata, body, EncryptionContext, instruction_file=instruction)
+
+    def get_object_range_unauthenticated(
+        self,
+        Bucket: str,
+        Key: str,
+        start: int,
+        end: int,
+        EncryptionContext: Mapping[str, str] | None = None,
+        InstructionFileSuffix: str = md.INSTRUCTION_SUFFIX,
+    ) -> bytes:
+        """UNAUTHENTICATED: plaintext bytes ``start`` to ``end`` (inclusive, as in an HTTP range; ``end`` past the
+        last byte is clamped) of a V2 or V3 object, WITHOUT checking the GCM tag. Changed ciphertext in the range
+        decrypts to wrong bytes and no error is raised; use ``get_object`` whenever integrity matters.
+
+        The data key, the encryption context and (V3) the key commitment are checked as ``get_object`` does. Only
+        the 16-byte-aligned ciphertext blocks covering the range are fetched (one HEAD, then a GET with ``Range``
+        and ``If-Match`` on the HEAD's ETag), never the tag. ``ValueError`` for ``start < 0``, ``end < start`` or
+        ``start`` at or past the plaintext length."""
+        if isinstance(start, bool) or isinstance(end, bool) or not isinstance(start, int) or not isinstance(end, int):
+            raise ValueError("start and end must be integers")
+        if start < 0 or end < start:
+            raise ValueError(f"invalid range {start}-{end}")
+        head = self.s3_client.head_object(Bucket=Bucket, Key=Key)
+        metadata = head.get("Metadata") or {}
+        instruction = self._instruction_file_for(Bucket, Key, metadata, InstructionFileSuffix)
+        content = md.parse(metadata, instruction)
+        plaintext_length = int(head["ContentLength"]) - s3ec.TAG_SIZE
+        if plaintext_length < 0:
+            raise TamperedObject("the object is shorter than an AES-GCM tag")
+        if content.plaintext_length is not None and content.plaintext_length != plaintext_length:
+            raise TamperedObject(f"{md.UNENCRYPTED_LENGTH} does not match the object's length")
+        if start >= plaintext_length:
+            raise ValueError(f"range start {start} is not before the plaintext length {plaintext_length}")
+        end = min(end, plaintext_length - 1)
+        data_key = self._unwrap(content, EncryptionContext)
+        first_block = start // s3ec.BLOCK_SIZE
+        fetch_start = first_block * s3ec.BLOCK_SIZE
+        fetch_end = min((end // s3ec.BLOCK_SIZE + 1) * s3ec.BLOCK_SIZE, plaintext_length) - 1
+        response = self.s3_client.get_object(
+            Bucket=Bucket, Key=Key, Range=f"bytes={fetch_start}-{fetch_end}", IfMatch=head["ETag"]
+        )
+        ciphertext = response["Body"].read()
+        if len(ciphertext) != fetch_end - fetch_start + 1:
+            raise TamperedObject("S3 returned another byte range than requested")
+        try:
+            if content.version == 3:
+                header = s3ec.V3Header(message_id=content.message_id, commitment=content.commitment)
+                plaintext = s3ec.decrypt_range_unauthenticated_v3(data_key, header, ciphertext, first_block)
+            else:
+                plaintext = s3ec.decrypt_range_unauthenticated_v2(data_key, content.iv, ciphertext, first_block)
+        except InvalidCiphertext as exc:
+            raise TamperedObject("the object's key commitment or IV is invalid") from exc
+        return plaintext[start - fetch_start : end - fetch_start + 1]
+
+    def _instruction_file_for(self, bucket: str, key: str, metadata: Mapping[str, str], suffix: str) -> bytes | None:
+        """The instruction file's body when the object's metadata needs one (``None`` when it does not)."""
+        use = md.instruction_file_use(metadata)
+        if use is None:
+            return None
+        instruction_key = key + suffix
+        instruction = self._get_instruction_file(bucket, instruction_key)
+        if instruction is None:
+            if use == "required":
+                raise TamperedObject(f"the object's instruction file {instruction_key!r} is missing")
+            raise NotEncrypted(
+                f"the object has no S3 Encryption Client metadata and no instruction file {instruction_key!r}"
+            )
+        return instruction
 
     def _get_instruction_file(self, bucket: str, key: str) -> bytes | None:
         try:
@@ -137,13 +196,7 @@ class EncryptionClient:
         """Decrypt an object from its user metadata and whole body (as S3 returned them), and the body of its
         instruction file when its metadata holds no data key."""
         content = md.parse(object_metadata, instruction_file)
-        data_key = self.keyring.decrypt(
-            content.wrap_alg,
-            content.encrypted_data_key,
-            cek_alg=content.cek_alg,
-            stored_context=content.stored_context,
-            context=dict(context or {}),
-        )
+        data_key = self._unwrap(content, context)
         try:
             if content.version == 3:
                 header = s3ec.V3Header(message_id=content.message_id, commitment=content.commitment)
@@ -155,3 +208,12 @@ class EncryptionClient:
         if content.plaintext_length is not None and content.plaintext_length != len(plaintext):
             raise TamperedObject(f"{md.UNENCRYPTED_LENGTH} does not match the decrypted length")
         return plaintext
+
+    def _unwrap(self, content: md.ContentMetadata, context: Mapping[str, str] | None) -> bytes:
+        return self.keyring.decrypt(
+            content.wrap_alg,
+            content.encrypted_data_key,
+            cek_alg=content.cek_alg,
+            stored_context=content.stored_context,
+            context=dict(context or {}),
+        )
