@@ -11,6 +11,7 @@ from typing import TypeAlias, Union
 
 from keyhold.protocols.http import Request, Response
 from keyhold.protocols.sigv4 import AuthFailure
+from keyhold.protocols.xml_escape import escape_text
 
 XmlValue: TypeAlias = Union[str, int, bool, list["XmlValue"], dict[str, "XmlValue"], None]  # noqa: UP007
 XmlDict: TypeAlias = dict[str, XmlValue]
@@ -119,21 +120,7 @@ def iso8601(epoch: float) -> str:
 
 
 def _text(value: str) -> str:
-    """Escape for XML character data, replacing characters XML 1.0 cannot carry."""
-    out = []
-    for char in value:
-        code = ord(char)
-        if char == "&":
-            out.append("&amp;")
-        elif char == "<":
-            out.append("&lt;")
-        elif char == ">":
-            out.append("&gt;")
-        elif (code < 0x20 and char not in "\t\n\r") or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
-            out.append("\ufffd")
-        else:
-            out.append(char)
-    return "".join(out)
+    return escape_text(value)
 
 
 def _render(name: str, value: XmlValue, out: list[str]) -> None:

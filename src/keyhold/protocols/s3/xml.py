@@ -19,6 +19,7 @@ from keyhold.domain.objects.model import (
     PartPage,
     UploadPage,
 )
+from keyhold.protocols.xml_escape import escape_text
 
 __all__ = [
     "NAMESPACE",
@@ -61,27 +62,7 @@ def timestamp(epoch: float) -> str:
 
 
 def _text(value: str) -> str:
-    """Escape for XML character data. ``"`` becomes ``&quot;`` (as S3 writes ETags) and CR ``&#13;`` (a raw CR
-    would reach the client as LF); characters XML 1.0 cannot carry at all become U+FFFD, so the document still
-    parses (a client that needs such keys exactly asks for ``encoding-type=url``)."""
-    out = []
-    for char in value:
-        code = ord(char)
-        if char == "&":
-            out.append("&amp;")
-        elif char == "<":
-            out.append("&lt;")
-        elif char == ">":
-            out.append("&gt;")
-        elif char == '"':
-            out.append("&quot;")
-        elif char == "\r":
-            out.append("&#13;")
-        elif (code < 0x20 and char not in "\t\n") or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
-            out.append("\ufffd")
-        else:
-            out.append(char)
-    return "".join(out)
+    return escape_text(value, s3=True)
 
 
 def _render(name: str, value: Value, out: list[str]) -> None:
